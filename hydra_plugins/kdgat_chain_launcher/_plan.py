@@ -1,0 +1,160 @@
+"""Pure planning: which stages a pipeline node holds, in which order, with which resources.
+
+No SLURM, no Hydra launching and no app code here, so that every rule is tested
+on plain dictionaries. Values are validated before anything is submitted: a
+bad request must fail on the login node, not hours later in the queue.
+"""
+
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WALLTIME = re.compile(r"^(?:(?:(?P<days>\d+)-)?(?P<hours>\d+):(?P<minutes>\d+):(?P<seconds>\d+)|(?P<only_minutes>\d+))$")
+_MEMORY = re.compile(r"^(?P<amount>\d+)(?P<unit>[KMGT])B?$", re.IGNORECASE)
+_MB_PER_UNIT = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+class PlanError(ValueError):
+    """A pipeline or resource request that can never be submitted; one line for the user."""
+
+
+def parse_walltime(value: Any, where: str = "walltime") -> int:
+    """Seconds in a SLURM time limit given as MM, HH:MM:SS or D-HH:MM:SS.
+
+    Numbers are refused: YAML reads an unquoted 10:00:00 as the integer 36000,
+    which SLURM would take as 36000 minutes.
+    """
+    if isinstance(value, bool) or not isinstance(value, str):
+        hint = " (YAML reads an unquoted 10:00:00 as 36000: quote it)" if isinstance(value, int) else ""
+        raise PlanError(f"{where}={value!r} is not a walltime string{hint}; use MM, HH:MM:SS or D-HH:MM:SS")
+    m = _WALLTIME.match(value.strip())
+    if not m:
+        raise PlanError(f"{where}={value!r} is not a walltime; use MM, HH:MM:SS or D-HH:MM:SS")
+    if m["only_minutes"] is not None:
+        seconds = int(m["only_minutes"]) * 60
+    else:
+        minutes, secs = int(m["minutes"]), int(m["seconds"])
+        if minutes > 59 or secs > 59:
+            raise PlanError(f"{where}={value!r} has minutes or seconds above 59; use MM, HH:MM:SS or D-HH:MM:SS")
+        seconds = ((int(m["days"] or 0) * 24 + int(m["hours"])) * 60 + minutes) * 60 + secs
+    if seconds <= 0:
+        raise PlanError(f"{where}={value!r} must be longer than zero")
+    return seconds
+
+
+def format_walltime(seconds: int) -> str:
+    """The D-HH:MM:SS form sbatch reads, from seconds."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    hms = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{hms}" if days else hms
+
+
+def parse_memory(value: Any, where: str = "mem") -> int:
+    """Megabytes in a memory request such as 96G or 96000M (a unit is required)."""
+    m = _MEMORY.match(value.strip()) if isinstance(value, str) else None
+    if not m:
+        raise PlanError(f"{where}={value!r} is not a memory size; use a whole number with a unit, such as 96G or 96000M")
+    mb = int(m["amount"]) * _MB_PER_UNIT[m["unit"].upper()]
+    if mb < 1:
+        raise PlanError(f"{where}={value!r} must be at least 1M")
+    return int(mb)
+
+
+def parse_count(value: Any, where: str, minimum: int) -> int:
+    """A whole number of CPUs (minimum 1) or GPUs (minimum 0)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PlanError(f"{where}={value!r} must be a whole number >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One stage job's request, validated; every field reaches the job's #SBATCH lines."""
+
+    walltime_s: int
+    mem_mb: int
+    cpus: int
+    gpus: int
+    partition: str | None = None
+    sbatch: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def walltime(self) -> str:
+        return format_walltime(self.walltime_s)
+
+    @property
+    def mem(self) -> str:
+        return f"{self.mem_mb // 1024}G" if self.mem_mb % 1024 == 0 else f"{self.mem_mb}M"
+
+
+def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
+    missing = [k for k in ("walltime", "mem", "cpus", "gpus") if node.get(k) is None]
+    if missing:
+        raise PlanError(f"{where} has no {', '.join(missing)}")
+    partition = node.get("partition")
+    if partition is not None and not (isinstance(partition, str) and re.match(r"^[\w.-]+$", partition)):
+        raise PlanError(f"{where}.partition={partition!r} is not a partition name")
+    sbatch = node.get("sbatch") or {}
+    if not isinstance(sbatch, Mapping):
+        raise PlanError(f"{where}.sbatch must be a mapping of sbatch options, such as {{constraint: a100}}")
+    return Resources(
+        walltime_s=parse_walltime(node["walltime"], f"{where}.walltime"),
+        mem_mb=parse_memory(node["mem"], f"{where}.mem"),
+        cpus=parse_count(node["cpus"], f"{where}.cpus", 1),
+        gpus=parse_count(node["gpus"], f"{where}.gpus", 0),
+        partition=partition,
+        sbatch=dict(sbatch),
+    )
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    needs: tuple[str, ...]
+    resources: Resources
+
+
+def plan_stages(pipeline: Mapping[str, Any]) -> list[Stage]:
+    """The pipeline node's stages, validated, each after every stage it needs.
+
+    Stages keep the order they are written in wherever their needs allow, so
+    a plan reads like its config.
+    """
+    stages = pipeline.get("stages") or {}
+    if not stages:
+        raise PlanError("the pipeline has no stages")
+    for name, node in stages.items():
+        if not STAGE_NAME.match(str(name)):
+            raise PlanError(f"stage name {name!r} must be letters, digits and underscores (no dots or dashes)")
+        for need in node.get("needs") or ():
+            if need not in stages:
+                raise PlanError(f"stage {name} needs {need!r}, which is not a stage of this pipeline ({', '.join(stages)})")
+    ordered: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = visiting[visiting.index(name):] + [name]
+            raise PlanError(f"the pipeline's stages form a cycle: {' -> '.join(cycle)}")
+        visiting.append(name)
+        for need in stages[name].get("needs") or ():
+            visit(need)
+        visiting.pop()
+        ordered.append(name)
+
+    for name in stages:
+        visit(name)
+    return [
+        Stage(
+            name=name,
+            needs=tuple(stages[name].get("needs") or ()),
+            resources=parse_resources(stages[name].get("resources") or {}, f"pipeline.stages.{name}.resources"),
+        )
+        for name in ordered
+    ]

@@ -1,0 +1,90 @@
+"""The `kdgat` command: tools around the Hydra app (train.py runs the pipelines)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kdgat.errors import KdgatError
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from kdgat.data import synth
+
+    out = synth.generate(Path(args.out), like=args.like, frames=args.frames, seed=args.seed,
+                         overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote synthetic {args.like}-like dataset to {out}")
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    """Per file: format, frames, injected frames and unparseable rows; then totals and windows."""
+    from kdgat.data.formats import read_frames
+    from kdgat.data.graphs import count_windows
+    from kdgat.data.layout import discover
+
+    layout = discover(Path(args.dir))
+    rows, windows, usable = [], 0, 0
+    for path in layout.files():
+        try:
+            frames, report = read_frames(path)
+        except KdgatError as err:
+            rows.append((str(path.relative_to(layout.root)), "unusable", 0, 0, "-", str(err)))
+            continue
+        usable += 1
+        windows += count_windows(len(frames), args.window, args.stride)
+        first_bad = f"first at line {report.bad_examples[0][0]}: {report.bad_examples[0][1]}" if report.bad_examples else ""
+        rows.append((str(path.relative_to(layout.root)), report.format, report.frames, report.injected,
+                     report.bad_rows, first_bad))
+    header = ("file", "format", "frames", "injected", "bad rows", "")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
+    for r in [header] + rows:
+        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
+              + (f"  {r[5]}" if r[5] else ""))
+    frames_total = sum(r[2] for r in rows)
+    print(f"total: {len(rows)} files ({usable} usable), {frames_total} frames, "
+          f"{sum(r[3] for r in rows)} injected, {sum(r[4] for r in rows if r[4] != '-')} bad rows, "
+          f"{windows} windows of {args.window} (stride {args.stride})")
+    if usable == 0 or frames_total == 0:
+        print(f"kdgat: error: no usable frame in {layout.root}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kdgat.data.synth import LIKE
+
+    parser = argparse.ArgumentParser(prog="kdgat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth", help="write a synthetic dataset folder in a real dataset's file format")
+    synth.add_argument("--like", required=True, choices=sorted(LIKE), help="dataset whose format and layout to copy")
+    synth.add_argument("--out", required=True, help="dataset folder to create")
+    synth.add_argument("--frames", type=int, default=200_000, help="approximate number of frames in all files")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=cmd_synth)
+
+    data = sub.add_parser("data", help="inspect CAN datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    info = data_sub.add_parser("info", help="formats, frames, injected and bad rows per file of a dataset folder")
+    info.add_argument("dir")
+    info.add_argument("--window", type=int, default=100)
+    info.add_argument("--stride", type=int, default=100)
+    info.set_defaults(func=cmd_data_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KdgatError as err:
+        print(f"kdgat: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

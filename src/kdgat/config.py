@@ -1,0 +1,86 @@
+"""Where the Hydra configs live, and the command line checked before Hydra composes it.
+
+Two things Hydra cannot do well by itself: a misspelt pipeline or dataset
+gets a one-line error listing the valid names (Hydra's is several lines), and
+`pipeline=custom 'pipeline.presets=[...]'` becomes one stage per preset, added
+to the defaults list as `+stage@pipeline.stages.<name>=<preset>` so that each
+stage composes exactly like a named pipeline's (per-stage overrides included).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdgat.errors import KdgatError
+from kdgat.presets import needs_within, parse_entry
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CHECKED_GROUPS = ("pipeline", "dataset")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def default_choice(group: str) -> str:
+    import yaml
+
+    for item in yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"]:
+        if isinstance(item, dict) and group in item:
+            return item[group]
+    raise KeyError(group)
+
+
+def prepare_overrides(args: list[str]) -> list[str]:
+    """The command-line overrides, checked, with a custom pipeline's stages added."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception:
+        return args  # Hydra will report its own syntax error.
+    choices: dict[str, list[str]] = {}
+    presets = None
+    for override in parsed:
+        key = override.key_or_group
+        if key in CHECKED_GROUPS and override.package is None and not override.is_delete():
+            values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+            for value in values:
+                if value not in group_options(key):
+                    raise KdgatError(f"unknown {key} {value!r}; choose one of: {', '.join(group_options(key))}")
+            choices[key] = values
+        elif key == "pipeline.presets":
+            if override.is_sweep_override():
+                raise KdgatError("pipeline.presets cannot be swept; give one list per command")
+            presets = override.value()
+    pipelines = choices.get("pipeline") or [default_choice("pipeline")]
+    if presets is None:
+        if "custom" in pipelines:
+            raise KdgatError("pipeline=custom needs its stages: add 'pipeline.presets=[autoencoder,gat_normal,fusion]' "
+                             "(presets: autoencoder, gat_normal, curriculum, fusion, distillation)")
+        return args
+    if pipelines != ["custom"]:
+        raise KdgatError("pipeline.presets is only read by pipeline=custom")
+    return args + custom_stage_overrides(presets, choices.get("dataset") or [default_choice("dataset")])
+
+
+def custom_stage_overrides(presets: object, datasets: list[str]) -> list[str]:
+    if not isinstance(presets, list) or not presets:
+        raise KdgatError("pipeline.presets must be a non-empty list, such as '[autoencoder,gat_normal,fusion]'")
+    entries = [parse_entry(str(p), group_options("dataset")) for p in presets]
+    seen: set[str] = set()
+    for e in entries:
+        if e.stage in seen:
+            raise KdgatError(f"pipeline.presets lists stage {e.stage} twice")
+        seen.add(e.stage)
+        if e.dataset is not None and datasets != [e.dataset]:
+            raise KdgatError(f"preset {e.stage} was named for dataset {e.dataset}, but dataset={','.join(datasets)}")
+    out: list[str] = []
+    for e in entries:
+        out.append(f"+stage@pipeline.stages.{e.stage}={e.preset}")
+        if e.scale is not None:
+            out.append(f"pipeline.stages.{e.stage}.scale={e.scale}")
+    for stage, needs in needs_within(entries).items():
+        if needs:
+            out.append(f"pipeline.stages.{stage}.needs=[{','.join(needs)}]")
+    return out

@@ -1,0 +1,1 @@
+"""CAN traffic: file formats, dataset folders, synthetic traffic and graphs."""

@@ -1,0 +1,52 @@
+"""Finding a dataset's folder, and generating the synthetic one on first use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kdgat.errors import KdgatError
+
+SYNTH_RECORD = "synthetic.json"
+
+
+def missing_dataset_message(name: str, path: Path, source: str | None) -> str:
+    get = f"get the real data ({source}) and unpack it there" if source else "put a dataset folder there"
+    return (f"dataset {name} not found: looked in {path}. To use it, {get} (folders train_*/ and test_0N_<scenario>/), "
+            f"or set paths.data / KDGAT_DATA to the folder that holds {name}/; "
+            f"to try kdgat without it, generate a synthetic stand-in: kdgat synth --like {name} --out {path}")
+
+
+def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
+    """The dataset folder, generated first when the dataset is synthetic and absent.
+
+    A synthetic folder records the settings it was made with; a folder made
+    with other settings is an error rather than silently the wrong data.
+    """
+    synth = dataset.get("synthetic")
+    if synth is None:
+        if not path.is_dir():
+            raise KdgatError(missing_dataset_message(dataset.name, path, dataset.get("source")))
+        return path
+    wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+    record = path / SYNTH_RECORD
+    if not path.exists():
+        from kdgat.atomic import locked
+        from kdgat.data import synth as generator
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with locked(path):
+            if not path.exists():  # another job may have made it while we waited
+                print(f"kdgat: generating synthetic dataset {dataset.name} ({wanted['frames']} frames, "
+                      f"like {wanted['like']}) in {path}", flush=True)
+                generator.generate(path, like=wanted["like"], frames=wanted["frames"], seed=wanted["seed"],
+                                   progress=progress)
+    if record.is_file():
+        made = json.loads(record.read_text())
+        if made != wanted:
+            raise KdgatError(f"{path} was generated with {made}, but the config asks for {wanted}: "
+                             f"remove the folder to regenerate it, or set dataset.path elsewhere")
+    elif path.is_dir():
+        pass  # a folder the user put there: read it like real data
+    return path

@@ -1,0 +1,95 @@
+"""The launcher's pure planning rules: resource formats, stage order, cycles."""
+
+import pytest
+
+from hydra_plugins.kdgat_chain_launcher import (
+    PlanError,
+    format_walltime,
+    parse_count,
+    parse_memory,
+    parse_walltime,
+    plan_stages,
+)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("30", 30 * 60),
+    ("08:00:00", 8 * 3600),
+    ("36:00:00", 36 * 3600),
+    ("1-12:30:05", 86400 + 12 * 3600 + 30 * 60 + 5),
+])
+def test_walltime_formats(text, seconds):
+    assert parse_walltime(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["25:61:00", "abc", "-1", "0", "10:00", "1-10", "", "00:00:00"])
+def test_malformed_walltimes_are_refused(bad):
+    with pytest.raises(PlanError, match="walltime|longer than zero"):
+        parse_walltime(bad)
+
+
+def test_integer_walltime_from_yaml_is_refused_with_the_reason():
+    # YAML 1.1 reads an unquoted 10:00:00 as 36000; SLURM would read minutes.
+    with pytest.raises(PlanError, match="quote it"):
+        parse_walltime(36000)
+
+
+def test_walltime_round_trips_to_sbatch_form():
+    assert format_walltime(parse_walltime("1-02:03:04")) == "1-02:03:04"
+    assert format_walltime(parse_walltime("90")) == "01:30:00"
+
+
+@pytest.mark.parametrize("text, mb", [("96G", 96 * 1024), ("96000M", 96000), ("1T", 1024 * 1024), ("512MB", 512)])
+def test_memory_formats(text, mb):
+    assert parse_memory(text) == mb
+
+
+@pytest.mark.parametrize("bad", ["lots", "0G", "96", 96, "1.5G", "-1G"])
+def test_bad_memory_is_refused(bad):
+    with pytest.raises(PlanError, match="mem"):
+        parse_memory(bad)
+
+
+def test_cpu_and_gpu_counts():
+    assert parse_count(16, "cpus", 1) == 16
+    assert parse_count(0, "gpus", 0) == 0
+    for bad in (0, -1, 2.5, True, "4"):
+        with pytest.raises(PlanError, match="cpus"):
+            parse_count(bad, "cpus", 1)
+    for bad in (-1, 2.5):
+        with pytest.raises(PlanError, match="gpus"):
+            parse_count(bad, "gpus", 0)
+
+
+def _res(**kw):
+    return {"walltime": "01:00:00", "mem": "1G", "cpus": 1, "gpus": 0, **kw}
+
+
+def test_stages_come_after_what_they_need_and_otherwise_keep_their_order():
+    pipeline = {"stages": {
+        "fusion": {"needs": ["vgae", "gat"], "resources": _res()},
+        "vgae": {"needs": [], "resources": _res()},
+        "gat": {"needs": [], "resources": _res()},
+        "report": {"needs": [], "resources": _res()},
+    }}
+    assert [s.name for s in plan_stages(pipeline)] == ["vgae", "gat", "fusion", "report"]
+
+
+def test_cycle_is_named():
+    pipeline = {"stages": {"a": {"needs": ["b"], "resources": _res()}, "b": {"needs": ["a"], "resources": _res()}}}
+    with pytest.raises(PlanError, match="cycle: a -> b -> a"):
+        plan_stages(pipeline)
+
+
+def test_unknown_need_empty_pipeline_and_dotted_names():
+    with pytest.raises(PlanError, match="needs 'x'"):
+        plan_stages({"stages": {"a": {"needs": ["x"], "resources": _res()}}})
+    with pytest.raises(PlanError, match="no stages"):
+        plan_stages({"stages": {}})
+    with pytest.raises(PlanError, match="letters, digits"):
+        plan_stages({"stages": {"distillation_0.25": {"needs": [], "resources": _res()}}})
+
+
+def test_bad_resource_names_its_stage():
+    with pytest.raises(PlanError, match=r"pipeline.stages.a.resources.mem='lots'"):
+        plan_stages({"stages": {"a": {"needs": [], "resources": _res(mem="lots")}}})
