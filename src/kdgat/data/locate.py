@@ -8,9 +8,6 @@ from typing import Any
 
 from kdgat.errors import KdgatError
 
-SYNTH_RECORD = "synthetic.json"
-
-
 def missing_dataset_message(name: str, path: Path, source: str | None) -> str:
     get = f"get the real data ({source}) and unpack it there" if source else "put a dataset folder there"
     return (f"dataset {name} not found: looked in {path}. To use it, {get} (folders train_*/ and test_0N_<scenario>/), "
@@ -30,7 +27,9 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
             raise KdgatError(missing_dataset_message(dataset.name, path, dataset.get("source")))
         return path
     wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
-    record = path / SYNTH_RECORD
+    from kdgat.data.synth import RECORD
+
+    record = path / RECORD
     if not path.exists():
         from kdgat.atomic import locked
         from kdgat.data import synth as generator

@@ -1,0 +1,131 @@
+"""GAT classifier with jumping knowledge (SPEC §5: ``gat_normal``, ``curriculum``,
+``distillation``), and the distillation loss.
+
+Per node, the CAN id's learned embedding is concatenated with the node
+features; ``layers`` GATConv layers (edge features = ``edge_attr``, heads
+concatenated) follow, each with ELU and dropout; jumping knowledge
+concatenates every layer's output; a global mean pool makes one vector per
+graph, and a two-layer MLP gives the class logits ``[G, num_classes]``::
+
+    node_id ─ Embedding ─┐
+                         cat ─ GATConv ─ ... ─ GATConv ─ JK(cat) ─ mean pool ─ MLP ─ logits
+    x ───────────────────┘
+
+Width convention: ``hidden`` is the width **per head** and the heads are
+concatenated, so a layer is ``hidden * heads`` wide, as in the reference
+(teacher: 64 per head x 8 heads = 512 wide). Per-head widths make any
+``scale`` valid (no divisibility constraint between width and heads). The
+MLP head is ``Linear(layers * hidden * heads, hidden) -> ReLU -> Dropout ->
+Linear(hidden, num_classes)``.
+
+Sizes live in the config (``models.gat`` in conf/config.yaml): teacher
+hidden 64, 5 layers, 8 heads, embedding 32; student 2 layers, 4 heads, hidden
+``round(48 * scale)`` and embedding ``round(16 * scale)``, so at the
+reference scale 0.5 hidden 24 and embedding 8.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, JumpingKnowledge, global_mean_pool
+
+def gat_sizes(base: Mapping[str, int], scale: float = 1.0) -> dict:
+    """Keyword arguments (hidden, layers, heads, embedding) of ``GATClassifier``.
+
+    ``base`` is one of the config's ``models.gat`` sizes; ``scale`` multiplies
+    its hidden width and embedding (the student's 0.25, 0.5 or 0.75).
+    """
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    return dict(
+        hidden=max(1, round(base["hidden"] * scale)),
+        layers=int(base["layers"]),
+        heads=int(base["heads"]),
+        embedding=max(1, round(base["embedding"] * scale)),
+    )
+
+
+def _batch_vector(data) -> Tensor:
+    batch = getattr(data, "batch", None)
+    if batch is None:  # a single Data, not a Batch
+        batch = torch.zeros(data.num_nodes, dtype=torch.long, device=data.x.device)
+    return batch
+
+
+class GATClassifier(nn.Module):
+    """Graph classifier: CAN-id embedding + node features -> GATConv x k -> JK -> mean pool -> MLP."""
+
+    def __init__(
+        self,
+        num_ids: int,
+        in_features: int,
+        edge_dim: int = 2,
+        hidden: int = 64,
+        layers: int = 5,
+        heads: int = 8,
+        embedding: int = 32,
+        num_classes: int = 2,
+        dropout: float = 0.2,
+        jk: str = "cat",
+    ):
+        super().__init__()
+        if layers < 1:
+            raise ValueError("GATClassifier needs at least one layer")
+        self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
+                           layers=layers, heads=heads, embedding=embedding, num_classes=num_classes,
+                           dropout=dropout, jk=jk)  # fmt: skip
+        self.dropout = dropout
+        width = hidden * heads
+        self.id_embedding = nn.Embedding(num_ids, embedding)
+        self.convs = nn.ModuleList(
+            GATConv(embedding + in_features if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
+            for i in range(layers)
+        )
+        self.jk = JumpingKnowledge(jk, channels=width, num_layers=layers)
+        jk_dim = width * layers if jk == "cat" else width
+        self.head = nn.Sequential(
+            nn.Linear(jk_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+        )
+        self.out_dim = jk_dim
+
+    def node_embeddings(self, data) -> Tensor:
+        """Per-node representations after jumping knowledge, ``[N, out_dim]``."""
+        h = torch.cat([self.id_embedding(data.node_id), data.x], dim=-1)
+        outs = []
+        for conv in self.convs:
+            h = F.elu(conv(h, data.edge_index, data.edge_attr))
+            h = F.dropout(h, p=self.dropout, training=self.training)
+            outs.append(h)
+        return self.jk(outs)
+
+    def embed(self, data) -> Tensor:
+        """One vector per graph (mean-pooled JK output), ``[G, out_dim]``."""
+        return global_mean_pool(self.node_embeddings(data), _batch_vector(data))
+
+    def forward(self, data) -> Tensor:
+        """Class logits ``[G, num_classes]`` for a PyG ``Batch`` (or a single ``Data``)."""
+        return self.head(self.embed(data))
+
+    @torch.no_grad()
+    def attack_probability(self, data) -> Tensor:
+        """Softmax probability of class 1 (attack) per graph, ``[G]``; call in eval mode."""
+        return self.forward(data).softmax(dim=-1)[:, 1]
+
+
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor,
+            T: float = 4.0, alpha: float = 0.7) -> Tensor:
+    """Knowledge distillation loss (Hinton et al.), SPEC §5 ``distillation``.
+
+    ``alpha * T**2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, targets)``,
+    with the KL summed over classes and averaged over the batch (``batchmean``).
+    The teacher's logits are detached.
+    """
+    soft_targets = F.softmax(teacher_logits.detach() / T, dim=-1)
+    log_student = F.log_softmax(student_logits / T, dim=-1)
+    kl = F.kl_div(log_student, soft_targets, reduction="batchmean")
+    ce = F.cross_entropy(student_logits, targets)
+    return alpha * T * T * kl + (1.0 - alpha) * ce

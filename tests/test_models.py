@@ -1,0 +1,293 @@
+"""KD-GAT models (SPEC §5): shapes, sizes, the distillation loss, the VGAE and the fusion agent.
+
+Tiny random graphs built directly with PyG; everything seeded; the whole file
+runs in a few seconds on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+import torch  # noqa: E402
+
+from torch_geometric.data import Batch, Data  # noqa: E402
+
+from kdgat.models import count_parameters  # noqa: E402
+from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
+from kdgat.models.gat import GATClassifier, gat_sizes, kd_loss  # noqa: E402
+from kdgat.models.vgae import GraphVGAE, neighbor_targets  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from kdgat.config import CONF_DIR  # noqa: E402
+
+# The sizes of conf/config.yaml, the one place they are set.
+SIZES = OmegaConf.load(CONF_DIR / "config.yaml").models
+
+F_IN = 11  # len(kdgat.data.graphs.NODE_FEATURES)
+
+
+def random_graph(gen: torch.Generator, n: int, num_ids: int, e: int | None = None, y: int = 0) -> Data:
+    e = 2 * n if e is None else e
+    return Data(
+        x=torch.rand(n, F_IN, generator=gen),
+        node_id=torch.randint(0, num_ids, (n,), generator=gen),
+        edge_index=torch.randint(0, n, (2, e), generator=gen),
+        edge_attr=torch.rand(e, 2, generator=gen),
+        y=torch.tensor([y]),
+    )
+
+
+def random_batch(seed: int = 0, sizes=(3, 7, 1, 5), num_ids: int = 10) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    return Batch.from_data_list([random_graph(gen, n, num_ids, y=i % 2) for i, n in enumerate(sizes)])
+
+
+def test_package_import_does_not_import_torch():
+    code = "import sys, kdgat.models as m; assert 'torch' not in sys.modules, 'torch imported'; m.count_parameters"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
+# --------------------------------------------------------------------------- GAT
+
+
+@pytest.mark.parametrize("size,scale", [("teacher", 1.0), ("student", 0.5), ("student", 0.25)])
+def test_gat_forward_shapes(size, scale):
+    torch.manual_seed(0)
+    model = GATClassifier(10, F_IN, **gat_sizes(SIZES.gat[size], scale))
+    batch = random_batch()
+    logits = model(batch)
+    assert logits.shape == (4, 2) and logits.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+    assert model.embed(batch).shape == (4, model.out_dim)
+    model.eval()
+    single = batch.get_example(1)
+    single_logits = model(Data(x=single.x, node_id=single.node_id, edge_index=single.edge_index,
+                               edge_attr=single.edge_attr))  # fmt: skip
+    assert single_logits.shape == (1, 2)
+    assert torch.allclose(single_logits, model(batch)[1:2], atol=1e-5)  # graphs do not leak into each other
+    probs = model.attack_probability(batch)
+    assert probs.shape == (4,) and ((probs >= 0) & (probs <= 1)).all()
+
+
+def test_gat_backward_reaches_every_parameter():
+    torch.manual_seed(0)
+    model = GATClassifier(10, F_IN, **gat_sizes(SIZES.gat.student, 0.5))
+    batch = random_batch(sizes=(4, 6, 5))
+    batch.node_id = torch.arange(batch.num_nodes) % 10
+    torch.nn.functional.cross_entropy(model(batch), batch.y).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+def test_gat_sizes():
+    # SPEC section 5: the teacher's sizes, and the student's at the reference scale 0.5.
+    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32)
+    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8)
+    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4)
+    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12)
+    with pytest.raises(ValueError):
+        gat_sizes(SIZES.gat.student, 0)
+
+
+@pytest.mark.parametrize("num_ids", [60, 2000])
+def test_student_parameter_counts(num_ids):
+    teacher = count_parameters(GATClassifier(num_ids, F_IN, **gat_sizes(SIZES.gat.teacher)))
+    students = {s: count_parameters(GATClassifier(num_ids, F_IN, **gat_sizes(SIZES.gat.student, s))) for s in (0.25, 0.5, 0.75)}
+    assert teacher > 1_000_000  # 512-wide layers, as in the reference
+    assert students[0.5] * 6 <= teacher
+    assert students[0.25] < students[0.5] < students[0.75] < teacher
+
+
+def test_count_parameters_counts_scalars():
+    assert count_parameters(torch.nn.Linear(3, 4)) == 3 * 4 + 4
+    lin = torch.nn.Linear(3, 4)
+    lin.bias.requires_grad_(False)
+    assert count_parameters(lin, trainable_only=True) == 12
+
+
+# --------------------------------------------------------------------------- distillation loss
+
+
+def test_kd_loss_matches_hand_computation():
+    s = [[1.0, 2.0], [0.5, -0.5]]
+    t = [[2.0, 0.0], [0.0, 1.0]]
+    y = [1, 0]
+    T, a = 4.0, 0.7
+
+    def softmax(row, temp=1.0):
+        e = [math.exp(v / temp) for v in row]
+        return [v / sum(e) for v in e]
+
+    kl = 0.0
+    for srow, trow in zip(s, t):
+        ps, pt = softmax(srow, T), softmax(trow, T)
+        kl += sum(pt[k] * (math.log(pt[k]) - math.log(ps[k])) for k in range(2))
+    kl /= 2  # batchmean
+    ce = -sum(math.log(softmax(srow)[yi]) for srow, yi in zip(s, y)) / 2
+    expected = a * T * T * kl + (1 - a) * ce
+
+    got = kd_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), T=T, alpha=a)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    # alpha = 0 is plain cross-entropy; the teacher gets no gradient
+    assert kd_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), alpha=0.0).item() == pytest.approx(ce, rel=1e-5)
+    teacher = torch.tensor(t, requires_grad=True)
+    kd_loss(torch.tensor(s, requires_grad=True), teacher, torch.tensor(y)).backward()
+    assert teacher.grad is None
+
+
+# --------------------------------------------------------------------------- VGAE
+
+
+def pattern_graph(gen: torch.Generator, n: int = 8) -> Data:
+    """A 'normal' window: ids 1..n in a ring, features a fixed function of the id plus small noise."""
+    ids = torch.arange(1, n + 1)
+    x = torch.stack([(ids * (k + 1) % 7).float() / 7 for k in range(F_IN)], dim=1)
+    x = x + 0.02 * torch.randn(n, F_IN, generator=gen)
+    ring = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n])
+    return Data(x=x, node_id=ids, edge_index=ring, edge_attr=torch.full((n, 2), 0.5), y=torch.tensor([0]))
+
+
+def test_vgae_shapes_and_neighbor_targets():
+    torch.manual_seed(0)
+    model = GraphVGAE(10, F_IN, **dict(SIZES.vgae.student))
+    batch = random_batch()
+    out = model(batch)
+    n = batch.num_nodes
+    assert out["x_hat"].shape == (n, F_IN)
+    assert out["id_logits"].shape == out["nbr_logits"].shape == (n, 10)
+    assert out["mu"].shape == out["logvar"].shape == (n, dict(SIZES.vgae.student)["latent"])
+    target = neighbor_targets(batch, 10)
+    src, dst = batch.edge_index
+    assert target[src, batch.node_id[dst]].eq(1).all()
+    assert target.sum() == len(set(zip(src.tolist(), batch.node_id[dst].tolist())))
+    assert model.anomaly_score(batch).shape == (4,)
+
+
+def test_vgae_loss_finite_and_decreasing():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = GraphVGAE(20, F_IN, **dict(SIZES.vgae.student))
+    batch = Batch.from_data_list([random_graph(gen, 6, 20) for _ in range(8)])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.eval()
+    before, parts = model.loss(batch)
+    assert math.isfinite(before.item()) and set(parts) == {"feature", "id", "neighbor", "kl", "loss"}
+    model.train()
+    for _ in range(30):
+        opt.zero_grad()
+        loss, _ = model.loss(batch)
+        assert torch.isfinite(loss)
+        loss.backward()
+        opt.step()
+    model.eval()
+    after, _ = model.loss(batch)
+    assert after.item() < 0.7 * before.item()
+
+
+def test_vgae_anomaly_score_flags_outliers():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = GraphVGAE(20, F_IN, **dict(SIZES.vgae.student))
+    train = Batch.from_data_list([pattern_graph(gen) for _ in range(16)])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(150):
+        opt.zero_grad()
+        model.loss(train)[0].backward()
+        opt.step()
+
+    normal = Batch.from_data_list([pattern_graph(gen) for _ in range(20)])
+    outliers = []
+    for _ in range(20):
+        g = pattern_graph(gen)
+        g.x = torch.rand(g.num_nodes, F_IN, generator=gen)  # random features, same ids and ring
+        outliers.append(g)
+    outliers = Batch.from_data_list(outliers)
+    model.train()  # anomaly_score must be deterministic even when called in training mode
+    s_normal, s_out = model.anomaly_score(normal), model.anomaly_score(outliers)
+    assert model.training  # mode restored
+    assert torch.equal(s_normal, model.anomaly_score(normal))
+    assert s_out.min() > s_normal.max()
+    assert s_out.mean() > 5 * s_normal.mean()
+    nodes = model.node_scores(outliers)
+    per_graph_max = torch.stack([nodes[outliers.batch == i].max() for i in range(outliers.num_graphs)])
+    assert torch.equal(s_out, per_graph_max)  # SPEC §5: max over nodes
+
+    # max over nodes: one corrupted node in an otherwise normal window is enough
+    g = pattern_graph(gen)
+    g.x[3] = torch.rand(F_IN, generator=gen)
+    one = model.anomaly_score(Batch.from_data_list([g]))
+    assert one.item() > s_normal.max().item()
+
+
+def test_vgae_sizes_parameter_counts():
+    teacher = count_parameters(GraphVGAE(60, F_IN, **dict(SIZES.vgae.teacher)))
+    student = count_parameters(GraphVGAE(60, F_IN, **dict(SIZES.vgae.student)))
+    assert student * 4 < teacher
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+def fusion_scenario(n: int, gat_right: bool, seed: int):
+    """One model always on the right side of 0.5 (confidence 0.05..0.5), the other uniform noise."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    margin = 0.05 + 0.45 * torch.rand(n, generator=gen)
+    good = torch.where(y == 1, 0.5 + margin, 0.5 - margin).clamp(0, 1)
+    noise = torch.rand(n, generator=gen)
+    p_gat, s_vgae = (good, noise) if gat_right else (noise, good)
+    return fusion_state(s_vgae, p_gat), y
+
+
+def test_fusion_state_and_rewards():
+    s = torch.tensor([0.2, 0.9])
+    p = torch.tensor([0.7, 0.1])
+    states = fusion_state(s, p)
+    assert states.shape == (2, STATE_DIM)
+    assert torch.allclose(states[:, 0], s) and torch.allclose(states[:, 1], p)
+    assert ALPHAS.shape == (21,) and ALPHAS[1].item() == pytest.approx(0.05)
+    # α = 1 trusts the GAT (0.7 -> attack, 0.1 -> normal); α = 0 trusts the VGAE (0.2 -> normal, 0.9 -> attack)
+    labels = torch.tensor([1, 0])
+    assert rewards(torch.tensor([20, 20]), states, labels).tolist() == [1.0, 1.0]
+    assert rewards(torch.tensor([0, 0]), states, labels).tolist() == [-1.0, -1.0]
+    assert rewards(torch.tensor([0, 0]), states, labels, wrong_reward=0.0).tolist() == [0.0, 0.0]
+    assert QNetwork(STATE_DIM, 21, 16)(states).shape == (2, 21)
+
+
+@pytest.mark.parametrize("gat_right", [True, False])
+def test_fusion_agent_learns_whom_to_trust(gat_right):
+    states, labels = fusion_scenario(4000, gat_right, seed=1)
+    agent = FusionAgent(seed=0)
+    agent.fit(states, labels, steps=600, batch_size=128)
+
+    test_states, test_labels = fusion_scenario(2000, gat_right, seed=2)
+    alpha = agent.alphas(test_states)
+    accuracy = ((agent.fuse(test_states) >= 0.5).long() == test_labels).float().mean().item()
+    disagree = (test_states[:, 0] >= 0.5) != (test_states[:, 1] >= 0.5)
+    assert accuracy >= 0.95  # the noisy model alone gets ~0.5
+    if gat_right:
+        assert alpha.mean() > 0.65 and alpha[disagree].mean() > 0.8
+    else:
+        assert alpha.mean() < 0.35 and alpha[disagree].mean() < 0.2
+
+
+def test_fusion_agent_is_deterministic_and_leaves_global_rng_alone():
+    states, labels = fusion_scenario(500, True, seed=3)
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a, b = FusionAgent(seed=7), FusionAgent(seed=7)
+    assert torch.equal(torch.rand(1), expected_next)  # building an agent does not consume the global RNG
+    la = a.fit(states, labels, steps=50, batch_size=64)
+    lb = b.fit(states, labels, steps=50, batch_size=64)
+    assert la == lb
+    assert torch.equal(a.alphas(states), b.alphas(states))
+    assert not torch.equal(FusionAgent(seed=8).q_values(states), FusionAgent(seed=7).q_values(states))
+    explore = a.act(states, epsilon=1.0)
+    assert explore.min() >= 0 and explore.max() < len(ALPHAS) and explore.unique().numel() > 10
