@@ -18,11 +18,12 @@ from torch_geometric.data import Batch, Data  # noqa: E402
 
 from kdgat.models import count_parameters  # noqa: E402
 from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
-from kdgat.models.gat import GATClassifier, gat_sizes, kd_loss  # noqa: E402
+from kdgat.models.gat import GATClassifier, kd_loss  # noqa: E402
 from kdgat.models.vgae import GraphVGAE, neighbor_targets  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from kdgat.config import CONF_DIR  # noqa: E402
+from kdgat.presets import scale_gat as gat_sizes  # noqa: E402
 
 # The sizes of conf/config.yaml, the one place they are set.
 SIZES = OmegaConf.load(CONF_DIR / "config.yaml").models

@@ -26,6 +26,18 @@ READS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# The model each preset trains, a key of the config's `models` node.
+MODEL_OF = {"autoencoder": "vgae", "gat_normal": "gat", "curriculum": "gat", "distillation": "gat"}
+
+
+def scale_gat(base: dict, scale: float = 1.0) -> dict:
+    """GAT sizes with hidden width and embedding multiplied by `scale` (the student's 0.25, 0.5, 0.75)."""
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    return {**base, "hidden": max(1, round(base["hidden"] * scale)),
+            "embedding": max(1, round(base["embedding"] * scale))}
+
+
 @dataclass(frozen=True)
 class PresetEntry:
     """One entry of a custom list: the stage it becomes."""

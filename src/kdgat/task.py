@@ -1,8 +1,7 @@
 """The Hydra task: run one stage of the composed config, or all of them in order.
 
 The launcher's stage jobs set `stage=<name>`; without it every stage of the
-pipeline runs here, one after another. Until the models land (issue 3) a
-stage prepares its data and says plainly that it trained nothing.
+pipeline runs here, one after another, each skipped when already trained.
 """
 
 from __future__ import annotations
@@ -35,28 +34,26 @@ def run(cfg: Any) -> None:
 
 
 def _run(cfg: Any) -> None:
-    from kdgat import paths
+    from kdgat import artifacts
     from kdgat.data.locate import ensure_dataset
     from kdgat.seeding import seed_everything
 
     stages = selected_stages(cfg)
     seed_everything(cfg.seed)
-    root = ensure_dataset(cfg.dataset, paths.dataset_dir(cfg), progress=cfg.progress)
+    root = ensure_dataset(cfg.dataset, artifacts.dataset_dir(cfg), progress=cfg.progress)
+    for stage in stages:  # a missing input trained elsewhere (the student's teacher) stops us before any work
+        artifacts.stage_inputs(cfg, stage.name)
+    data = prepare_data(cfg, root)
+    from kdgat.stages import run_stage
+
     for stage in stages:
-        prepared = prepare_stage_data(cfg, root)
-        print(
-            f"kdgat: stage {stage.name} ({cfg.pipeline.stages[stage.name].preset}): data ready - "
-            f"{len(prepared.train)} train, {len(prepared.val)} validation graphs, "
-            f"test scenarios {', '.join(f'{k} ({len(v)})' for k, v in prepared.tests.items())}. "
-            f"NOT TRAINED: model training is not implemented yet.",
-            flush=True,
-        )
+        run_stage(cfg, stage.name, data)
 
 
-def prepare_stage_data(cfg: Any, root: Any) -> Any:
-    from kdgat import paths
+def prepare_data(cfg: Any, root: Any) -> Any:
+    from kdgat import artifacts
     from kdgat.data.dataset import prepare
 
     p = cfg.preprocess
-    return prepare(root, paths.cache_dir(cfg), window=p.window, stride=p.stride, val_fraction=p.val_fraction,
+    return prepare(root, artifacts.cache_dir(cfg), window=p.window, stride=p.stride, val_fraction=p.val_fraction,
                    seed=p.split_seed, progress=cfg.progress)

@@ -18,7 +18,8 @@ concatenated, so a layer is ``hidden * heads`` wide, as in the reference
 MLP head is ``Linear(layers * hidden * heads, hidden) -> ReLU -> Dropout ->
 Linear(hidden, num_classes)``.
 
-Sizes live in the config (``models.gat`` in conf/config.yaml): teacher
+Sizes live in the config (``models.gat`` in conf/config.yaml, scaled by
+``kdgat.presets.scale_gat``): teacher
 hidden 64, 5 layers, 8 heads, embedding 32; student 2 layers, 4 heads, hidden
 ``round(48 * scale)`` and embedding ``round(16 * scale)``, so at the
 reference scale 0.5 hidden 24 and embedding 8.
@@ -26,28 +27,10 @@ reference scale 0.5 hidden 24 and embedding 8.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, JumpingKnowledge, global_mean_pool
-
-def gat_sizes(base: Mapping[str, int], scale: float = 1.0) -> dict:
-    """Keyword arguments (hidden, layers, heads, embedding) of ``GATClassifier``.
-
-    ``base`` is one of the config's ``models.gat`` sizes; ``scale`` multiplies
-    its hidden width and embedding (the student's 0.25, 0.5 or 0.75).
-    """
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    return dict(
-        hidden=max(1, round(base["hidden"] * scale)),
-        layers=int(base["layers"]),
-        heads=int(base["heads"]),
-        embedding=max(1, round(base["embedding"] * scale)),
-    )
-
 
 def _batch_vector(data) -> Tensor:
     batch = getattr(data, "batch", None)

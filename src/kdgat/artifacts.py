@@ -1,0 +1,222 @@
+"""The artifact authority: every path kdgat reads or writes under `paths.*` is computed here.
+
+Under `paths.artifacts`:
+
+    cache/<dataset>/<data key>/            prepared graphs, vocabulary, split (kdgat.data.dataset)
+    <dataset>/<stage>/<fingerprint>/       one trained stage: model.pt, config.yaml, metrics.json,
+                                           PNG figures, checkpoint.pt while it trains, done.json last
+    <dataset>/<stage>/latest               link to the newest finished fingerprint, for people
+
+A stage's fingerprint hashes what changes what it trains: the data (raw
+files' identity and preprocessing), the seed, the training settings, the
+stage's own settings and model size, and the fingerprints of its inputs; not
+resources, paths, launcher or `hydra.*` settings. A changed setting writes
+beside the old model, which chains still queued keep reading. Paths are
+absolute, so a job started elsewhere reads what the submitting command meant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kdgat.errors import KdgatError
+from kdgat.presets import MODEL_OF, READS
+
+MARKER = "done.json"
+LATEST = "latest"
+# Settings that do not change what a stage learns, so stay out of fingerprints.
+NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"), "stage": ("needs", "resources")}
+
+
+def absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def dataset_dir(cfg: Any) -> Path:
+    """The raw dataset folder (train_*/test_0N_<scenario>) of the composed config."""
+    return absolute(cfg.dataset.path)
+
+
+def artifacts_root(cfg: Any) -> Path:
+    return absolute(cfg.paths.artifacts)
+
+
+def cache_dir(cfg: Any) -> Path:
+    """Processed graphs, vocabulary and split of the dataset, shared by every stage."""
+    return artifacts_root(cfg) / "cache" / cfg.dataset.name
+
+
+def data_key(cfg: Any) -> str:
+    """Identity of the raw files plus the preprocessing settings (kdgat.data.dataset's cache key)."""
+    from kdgat.data.dataset import cache_key
+
+    p = cfg.preprocess
+    return cache_key(dataset_dir(cfg), window=p.window, stride=p.stride, val_fraction=p.val_fraction,
+                     seed=p.split_seed)
+
+
+@dataclass(frozen=True)
+class StageArtifacts:
+    """Where one trained stage lives, and whether it finished."""
+
+    stage: str
+    preset: str
+    dir: Path
+    fingerprint: str
+
+    @property
+    def model(self) -> Path:
+        return self.dir / "model.pt"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.json"
+
+    @property
+    def marker(self) -> Path:
+        return self.dir / MARKER
+
+    def done(self) -> bool:
+        return self.marker.is_file()
+
+    def record(self) -> dict[str, Any]:
+        return json.loads(self.marker.read_text())
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def model_sizes(cfg: Any, name: str) -> dict[str, Any] | None:
+    """Constructor sizes of the stage's model, from `models.*` and the stage's size and scale."""
+    node = cfg.pipeline.stages[name]
+    kind = MODEL_OF.get(node.preset)
+    if kind is None:
+        return None
+    sizes = dict(_plain(cfg.models[kind][node.size]))
+    if kind == "gat":
+        from kdgat.presets import scale_gat
+
+        sizes = scale_gat(sizes, float(node.get("scale", 1.0)))
+    return sizes
+
+
+def fingerprint_document(cfg: Any, name: str, inputs: dict[str, StageArtifacts]) -> dict[str, Any]:
+    node = _plain(cfg.pipeline.stages[name])
+    return {
+        "dataset": cfg.dataset.name,
+        "data": data_key(cfg),
+        "seed": cfg.seed,
+        "train": {k: v for k, v in _plain(cfg.train).items() if k not in NOT_FINGERPRINTED["train"]},
+        "stage": {k: v for k, v in node.items() if k not in NOT_FINGERPRINTED["stage"]},
+        "model": model_sizes(cfg, name),
+        "inputs": {kind: art.fingerprint for kind, art in sorted(inputs.items())},
+    }
+
+
+def stage_artifacts(cfg: Any, name: str) -> StageArtifacts:
+    """The artifacts of stage `name` of the composed config (computing its fingerprint)."""
+    doc = fingerprint_document(cfg, name, stage_inputs(cfg, name))
+    fp = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return StageArtifacts(stage=name, preset=cfg.pipeline.stages[name].preset,
+                          dir=artifacts_root(cfg) / cfg.dataset.name / name / fp, fingerprint=fp)
+
+
+def stage_inputs(cfg: Any, name: str) -> dict[str, StageArtifacts]:
+    """What stage `name` reads, by kind (vgae, gat, teacher).
+
+    An input made by a stage this pipeline runs is that stage's artifacts
+    (finished or not yet); any other is the newest finished one trained on the
+    same data and seed, found by its completion marker.
+    """
+    stages = cfg.pipeline.stages
+    node = stages[name]
+    found: dict[str, StageArtifacts] = {}
+    for kind, makers in READS[node.preset].items():
+        if kind == "teacher":
+            makers = (node.teacher,)
+        own = [n for n in node.needs if stages[n].preset in makers]
+        found[kind] = stage_artifacts(cfg, own[0]) if own else trained_elsewhere(cfg, name, kind, makers)
+    return found
+
+
+def trained_elsewhere(cfg: Any, reader: str, kind: str, makers: tuple[str, ...]) -> StageArtifacts:
+    """The newest finished stage of one of `makers` for this dataset, data settings and seed."""
+    key = data_key(cfg)
+    candidates = []
+    for marker in (artifacts_root(cfg) / cfg.dataset.name).glob(f"*/*/{MARKER}"):
+        try:
+            rec = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            continue
+        if rec.get("preset") in makers and rec.get("data") == key and rec.get("seed") == cfg.seed \
+                and (kind != "teacher" or rec.get("size") == "teacher"):
+            candidates.append((rec.get("finished", ""), rec, marker.parent))
+    if not candidates:
+        hint = (f"run the teacher pipeline first: python train.py pipeline=teacher dataset={cfg.dataset.name}"
+                if kind == "teacher" else f"add {makers[0]} to the pipeline, or train it first")
+        raise KdgatError(f"stage {reader} reads a trained {kind} ({' or '.join(makers)}) of dataset "
+                         f"{cfg.dataset.name}, and none is finished under {artifacts_root(cfg) / cfg.dataset.name} "
+                         f"for these data settings and seed {cfg.seed}: {hint}")
+    _, rec, path = max(candidates, key=lambda c: c[0])
+    return StageArtifacts(stage=rec["stage"], preset=rec["preset"], dir=path, fingerprint=rec["fingerprint"])
+
+
+def require_finished(reader: str, inputs: dict[str, StageArtifacts]) -> None:
+    """Refuse to start a stage whose inputs are not trained: name the file and the stage that makes it."""
+    for kind, art in inputs.items():
+        if not art.done() or not art.model.is_file():
+            raise KdgatError(f"stage {reader} needs {art.model} ({kind}), which stage {art.stage} makes "
+                             f"and has not finished: run stage={art.stage} first")
+
+
+def code_version() -> dict[str, Any]:
+    """The git commit of the code that trained a model, and whether the tree had changes."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty if commit else None}
+
+
+def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], extra: dict[str, Any]) -> None:
+    """Write the completion marker (last of all a stage's files) and point `latest` at it."""
+    from kdgat.atomic import write_json_atomic
+
+    node = cfg.pipeline.stages[art.stage]
+    record = {
+        "stage": art.stage, "preset": art.preset, "size": node.get("size"), "fingerprint": art.fingerprint,
+        "dataset": cfg.dataset.name, "data": data_key(cfg), "seed": cfg.seed,
+        "inputs": {k: {"stage": a.stage, "fingerprint": a.fingerprint, "dir": str(a.dir)} for k, a in inputs.items()},
+        "code": code_version(), "host": socket.gethostname(), "slurm_job": os.environ.get("SLURM_JOB_ID"),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra,
+    }
+    art.checkpoint.unlink(missing_ok=True)
+    write_json_atomic(art.marker, record)
+    link = art.dir.parent / LATEST
+    tmp = art.dir.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(art.dir.name)
+    os.replace(tmp, link)

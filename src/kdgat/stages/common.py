@@ -1,0 +1,148 @@
+"""What every stage shares: its context, batches, predictions, metrics and outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from kdgat import artifacts
+from kdgat.artifacts import StageArtifacts
+from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES, GraphSet
+from kdgat.training import Fit, configure, fit, load_tensors, save_tensors
+
+
+@dataclass
+class StageRun:
+    """One stage being trained: its config node, its data, its inputs and outputs."""
+
+    cfg: Any
+    name: str
+    node: Any
+    art: StageArtifacts
+    inputs: dict[str, StageArtifacts]
+    data: Any  # kdgat.data.dataset.Prepared
+    device: torch.device
+
+    @property
+    def epochs(self) -> int:
+        cap = self.cfg.train.max_epochs
+        return int(self.node.epochs if cap is None else min(self.node.epochs, cap))
+
+    @property
+    def num_ids(self) -> int:
+        return len(self.data.vocab)
+
+    def batches(self, graphs: GraphSet, shuffle: bool = False, epoch: int = 0):
+        """Batches on the stage's device; shuffled by a seed of the run and the epoch, so a resumed run
+        sees the same order as an uninterrupted one."""
+        loader = graphs.as_dataset().loader(self.cfg.train.batch_size, shuffle=shuffle,
+                                            seed=self.cfg.seed * 100_003 + epoch)
+        return (batch.to(self.device) for batch in loader) if self.device.type != "cpu" else loader
+
+    def fit(self, model: torch.nn.Module, lr: float, train_epoch: Callable, validate: Callable, monitor: str,
+            mode: str) -> dict[str, Any]:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        return fit(Fit(model=model, optimizer=optimizer, train_epoch=lambda e, bar: train_epoch(e, bar, optimizer),
+                       validate=validate, monitor=monitor, mode=mode, epochs=self.epochs,
+                       patience=self.cfg.train.patience, checkpoint=self.art.checkpoint, desc=self.name,
+                       progress=self.cfg.progress, slow_epoch_s=float(self.cfg.train.slow_epoch_s)))
+
+
+def predict(run: StageRun, fn: Callable[[Any], torch.Tensor], graphs: GraphSet) -> np.ndarray:
+    """One number per graph, from `fn(batch)`, in eval mode and without gradients."""
+    out = []
+    with torch.no_grad():
+        for batch in run.batches(graphs):
+            out.append(fn(batch).detach().float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def splits(run: StageRun) -> dict[str, GraphSet]:
+    """Validation and every test scenario, the splits each stage reports on."""
+    return {"val": run.data.val, **{f"test_{k}": v for k, v in run.data.tests.items()}}
+
+
+def evaluate(labels_scores: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> dict[str, Any]:
+    from kdgat.metrics import binary_metrics
+
+    return {split: binary_metrics(y, s, threshold=threshold) for split, (y, s) in labels_scores.items()}
+
+
+def save_model(path, model: torch.nn.Module, **extra: Any) -> None:
+    save_tensors(path, {"config": dict(model.config), "state_dict": model.state_dict(), **extra})
+
+
+def load_model(art: StageArtifacts, cls: type, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """A trained model of an earlier stage, in eval mode, with the extras saved beside it."""
+    saved = load_tensors(art.model, device)
+    model = cls(**saved["config"]).to(device)
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return model, saved
+
+
+def in_features() -> dict[str, int]:
+    return {"in_features": len(NODE_FEATURES), "edge_dim": len(EDGE_FEATURES)}
+
+
+def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str, Any]]) -> dict[str, Any]:
+    """Run one stage under the contract: inputs checked first, marker written last.
+
+    A lock on the stage's directory keeps two runs of the same stage (two
+    identical submissions) from training it twice: the second waits, then
+    finds it finished.
+    """
+    from omegaconf import OmegaConf
+
+    from kdgat.atomic import locked, write_json_atomic, write_text_atomic
+
+    inputs = artifacts.stage_inputs(cfg, name)
+    art = artifacts.stage_artifacts(cfg, name)
+    artifacts.require_finished(name, inputs)
+    art.dir.mkdir(parents=True, exist_ok=True)
+    with locked(art.dir, timeout=7 * 24 * 3600):
+        if art.done():
+            print(f"kdgat: stage {name} is already trained ({art.dir}); skipping it", flush=True)
+            return json.loads(art.metrics.read_text())
+        device = configure(cfg.train.device, cfg.seed)
+        run = StageRun(cfg=cfg, name=name, node=cfg.pipeline.stages[name], art=art, inputs=inputs, data=data,
+                       device=device)
+        print(f"kdgat: stage {name} ({run.node.preset}) on {device}, {torch.get_num_threads()} threads, "
+              f"writing {art.dir}", flush=True)
+        t0 = time.perf_counter()
+        metrics = train(run)
+        metrics = {"stage": name, "preset": run.node.preset, "dataset": cfg.dataset.name,
+                   "fingerprint": art.fingerprint, "seconds": round(time.perf_counter() - t0, 2), **metrics}
+        write_text_atomic(art.config, OmegaConf.to_yaml(cfg, resolve=True))
+        write_json_atomic(art.metrics, metrics)
+        _figures(run, metrics)
+        artifacts.finish(cfg, art, inputs, {"seconds": metrics["seconds"]})
+    print(f"kdgat: stage {name} trained: {summary_line(metrics)}", flush=True)
+    return metrics
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    parts = [f"{split} F1 {m['f1']:.4f}" for split, m in metrics.get("splits", {}).items()]
+    return ", ".join(parts) + f" ({metrics['seconds']:.0f} s)"
+
+
+def _figures(run: StageRun, metrics: dict[str, Any]) -> None:
+    from kdgat import plots
+
+    history = metrics.get("training", {}).get("history")
+    if history:
+        plots.training_curves({k: v for k, v in history.items() if k != "seconds"},
+                              run.art.dir / "training_curves.png", f"{run.name} on {run.cfg.dataset.name}")
+    for split, m in metrics.get("splits", {}).items():
+        plots.confusion_matrix(m["confusion_matrix"], run.art.dir / f"confusion_{split}.png",
+                               f"{run.name}: {split}")
+
+
+def log(message: str) -> None:
+    print(f"kdgat: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,47 @@
+"""Stage `distillation`: a student GAT learning from the teacher GAT's softened outputs.
+
+loss = alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) * CE(student, label), SPEC section 5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from kdgat import artifacts
+from kdgat.metrics import binary_metrics
+from kdgat.models import count_parameters
+from kdgat.models.gat import GATClassifier, kd_loss
+from kdgat.stages.common import StageRun, evaluate, in_features, load_model, predict, save_model, splits
+
+
+def distillation(run: StageRun) -> dict[str, Any]:
+    teacher, _ = load_model(run.inputs["teacher"], GATClassifier, run.device)
+    if teacher.config["num_ids"] != run.num_ids:
+        raise RuntimeError("the teacher GAT was trained with another vocabulary than this dataset's")
+    student = GATClassifier(num_ids=run.num_ids, **in_features(), **artifacts.model_sizes(run.cfg, run.name))
+    student = student.to(run.device)
+    T, alpha = float(run.node.temperature), float(run.node.alpha)
+
+    def train_epoch(epoch, bar, optimizer):
+        total, n = 0.0, 0
+        for batch in bar(run.batches(run.data.train, shuffle=True, epoch=epoch)):
+            with torch.no_grad():
+                soft = teacher(batch)
+            optimizer.zero_grad()
+            loss = kd_loss(student(batch), soft, batch.y, T=T, alpha=alpha)
+            loss.backward()
+            optimizer.step()
+            total, n = total + loss.item() * batch.num_graphs, n + batch.num_graphs
+        return {"train_loss": total / max(n, 1)}
+
+    def validate():
+        return {"val_f1": binary_metrics(run.data.val.y, predict(run, student.attack_probability, run.data.val))["f1"]}
+
+    training = run.fit(student, run.node.lr, train_epoch, validate, monitor="val_f1", mode="max")
+    student.eval()
+    scored = {split: (g.y, predict(run, student.attack_probability, g)) for split, g in splits(run).items()}
+    save_model(run.art.model, student)
+    return {"parameters": count_parameters(student), "teacher_parameters": count_parameters(teacher),
+            "scale": float(run.node.scale), "threshold": 0.5, "splits": evaluate(scored, 0.5), "training": training}

@@ -1,0 +1,152 @@
+"""The epoch loop every neural stage shares: device, threads, early stopping, checkpoints.
+
+A checkpoint is written (atomically) at the end of every epoch and holds
+everything needed to carry on exactly: model and optimiser state, the best
+state so far, the history and the RNG state. A stage started again with the
+same fingerprint, such as a requeued SLURM job, resumes after the last
+finished epoch instead of starting over.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from kdgat.atomic import write_bytes_atomic
+from kdgat.errors import KdgatError
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: SLURM's grant, never above the CPUs it may really run on.
+
+    A cluster (like the local test one) may grant more CPUs than the node has;
+    more threads than cores only slows training down.
+    """
+    allowed = len(os.sched_getaffinity(0))
+    granted = os.environ.get("SLURM_CPUS_PER_TASK")
+    return max(1, min(int(granted), allowed)) if granted and granted.isdigit() else allowed
+
+
+def configure(device: str, seed: int) -> torch.device:
+    """Seed torch, set the thread count, and pick CUDA when present (device=auto)."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(usable_cpus())
+    if device == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if device == "cuda":
+        raise KdgatError("train.device=cuda, but torch sees no CUDA device; use train.device=auto or cpu")
+    return torch.device("cpu")
+
+
+def save_tensors(path: Path, obj: Any) -> None:
+    """torch.save to a file written atomically (a killed job never leaves half a model)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_tensors(path: Path, device: torch.device | str = "cpu") -> Any:
+    """torch.load of tensors and plain containers only (weights_only: nothing pickled runs)."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+@dataclass
+class Fit:
+    """How one model is trained; `train_epoch` and `validate` are the stage's own."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    train_epoch: Callable[[int, Callable[[Iterable], Iterable]], dict[str, float]]
+    validate: Callable[[], dict[str, float]]
+    monitor: str  # the key of validate()'s result that early stopping watches
+    mode: str  # "max" or "min"
+    epochs: int
+    patience: int
+    checkpoint: Path
+    desc: str
+    progress: bool = True
+    slow_epoch_s: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def fit(job: Fit) -> dict[str, Any]:
+    """Train for up to `epochs`, stopping early; leaves the best state in the model.
+
+    Returns a summary: epochs run, the best epoch and score, the history, and
+    the epoch this call resumed from (0 for a fresh start).
+    """
+    from tqdm import tqdm
+
+    state = _resume(job)
+    start = state["epoch"] + 1 if state else 0
+    best = state["best"] if state else None
+    best_epoch = state["best_epoch"] if state else -1
+    best_state = state["best_state"] if state else copy.deepcopy(job.model.state_dict())
+    stale = state["stale"] if state else 0
+    history: dict[str, list[float]] = state["history"] if state else {}
+    if state:
+        print(f"kdgat: {job.desc}: resuming after epoch {start} of {job.epochs} from {job.checkpoint}", flush=True)
+
+    def batches(iterable: Iterable) -> Iterable:
+        return tqdm(iterable, desc=f"{job.desc} epoch {epoch + 1}/{job.epochs}", unit="batch", leave=False,
+                    disable=not job.progress, file=sys.stderr)
+
+    epoch = start - 1
+    for epoch in range(start, job.epochs):
+        if stale >= job.patience:
+            break
+        t0 = time.perf_counter()
+        job.model.train()
+        row = dict(job.train_epoch(epoch, batches))
+        job.model.eval()
+        with torch.no_grad():
+            row.update(job.validate())
+        row["seconds"] = time.perf_counter() - t0
+        for k, v in row.items():
+            history.setdefault(k, []).append(float(v))
+        score = row[job.monitor]
+        if best is None or (score > best if job.mode == "max" else score < best):
+            best, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(job.model.state_dict())
+        else:
+            stale += 1
+        print(f"kdgat: {job.desc} epoch {epoch + 1}/{job.epochs}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+        save_tensors(job.checkpoint, {
+            "epoch": epoch, "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+            "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
+            "history": history, "rng": torch.get_rng_state(),
+        })
+        if job.slow_epoch_s:
+            time.sleep(job.slow_epoch_s)
+    job.model.load_state_dict(best_state)
+    job.history.update(history)
+    return {"epochs_run": len(next(iter(history.values()), [])), "best_epoch": best_epoch + 1,
+            "best_" + job.monitor: best, "resumed_from_epoch": start, "history": history}
+
+
+def _resume(job: Fit) -> dict[str, Any] | None:
+    """The saved state of an interrupted run of this same stage, if a sound one exists."""
+    if not job.checkpoint.is_file():
+        return None
+    try:
+        state = load_tensors(job.checkpoint)
+        job.model.load_state_dict(state["model"])
+        job.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+    except Exception as err:  # a truncated or foreign file: start over rather than load it
+        print(f"kdgat: {job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({type(err).__name__}); "
+              "starting from epoch 1", file=sys.stderr, flush=True)
+        job.checkpoint.unlink(missing_ok=True)
+        return None
+    return state
