@@ -3,7 +3,7 @@
 Two things Hydra cannot do well by itself: a misspelt pipeline or dataset
 gets a one-line error listing the valid names (Hydra's is several lines), and
 `pipeline=custom 'pipeline.presets=[...]'` becomes one stage per preset, added
-to the defaults list as `+stage@pipeline.stages.<name>=<preset>` so that each
+to the defaults list as `+preset@pipeline.stages.<name>=<preset>` so that each
 stage composes exactly like a named pipeline's (per-stage overrides included).
 """
 
@@ -77,7 +77,7 @@ def custom_stage_overrides(presets: object, datasets: list[str]) -> list[str]:
             raise KdgatError(f"preset {e.stage} was named for dataset {e.dataset}, but dataset={','.join(datasets)}")
     out: list[str] = []
     for e in entries:
-        out.append(f"+stage@pipeline.stages.{e.stage}={e.preset}")
+        out.append(f"+preset@pipeline.stages.{e.stage}={e.preset}")
         if e.scale is not None:
             out.append(f"pipeline.stages.{e.stage}.scale={e.scale}")
     for stage, needs in needs_within(entries).items():

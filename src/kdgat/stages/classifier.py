@@ -56,6 +56,9 @@ def gat_normal(run: StageRun) -> dict[str, Any]:
 def curriculum(run: StageRun) -> dict[str, Any]:
     from kdgat.stages.autoencoder import anomaly_scores
 
+    start, end, epochs = float(run.node.start_ratio), float(run.node.end_ratio), max(run.epochs, 1)
+    if not 0 < start <= end:
+        raise KdgatError(f"curriculum needs 0 < start_ratio <= end_ratio; got start_ratio={start}, end_ratio={end}")
     train = run.data.train
     attacks = np.flatnonzero(train.y == 1)
     normals = np.flatnonzero(train.y == 0)
@@ -64,7 +67,6 @@ def curriculum(run: StageRun) -> dict[str, Any]:
                          "it has none (use gat_normal)")
     _, raw = anomaly_scores(run, run.inputs["vgae"], train.subset(normals))
     hardest_first = normals[np.argsort(-raw, kind="stable")]
-    start, end, epochs = float(run.node.start_ratio), float(run.node.end_ratio), max(run.epochs, 1)
 
     def graphs_for_epoch(epoch: int) -> GraphSet:
         ratio = start + (end - start) * min(epoch, epochs - 1) / max(epochs - 1, 1)

@@ -1,0 +1,71 @@
+"""The artifact authority: fingerprints, where stages write, and missing inputs (no training here)."""
+
+import pytest
+
+from conftest import compose
+from kdgat import artifacts
+from kdgat.data import synth
+from kdgat.errors import KdgatError
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    synth.generate(root / "synthetic", frames=6000, seed=0, progress=False)
+    return root
+
+
+def cfg_for(data_root, tmp_path, *overrides):
+    return compose(f"paths.data={data_root}", f"paths.artifacts={tmp_path}/runs", *overrides)
+
+
+def fp(cfg, stage):
+    return artifacts.stage_artifacts(cfg, stage).fingerprint
+
+
+def test_stage_dir_is_dataset_stage_fingerprint(data_root, tmp_path):
+    cfg = cfg_for(data_root, tmp_path)
+    art = artifacts.stage_artifacts(cfg, "curriculum")
+    assert art.dir == tmp_path / "runs" / "synthetic" / "curriculum" / art.fingerprint
+    assert len(art.fingerprint) == 16 and not art.done()
+
+
+def test_fingerprint_ignores_resources_paths_and_device(data_root, tmp_path):
+    base = cfg_for(data_root, tmp_path)
+    other = compose(f"paths.data={data_root}", f"paths.artifacts={tmp_path}/elsewhere", "resources.mem=1G",
+                    "pipeline.stages.fusion.resources.walltime=5", "train.device=cpu", "train.slow_epoch_s=3")
+    for stage in ("autoencoder", "curriculum", "fusion"):
+        assert fp(base, stage) == fp(other, stage)
+
+
+def test_a_vgae_setting_changes_the_vgae_and_everything_downstream(data_root, tmp_path):
+    base = cfg_for(data_root, tmp_path)
+    changed = cfg_for(data_root, tmp_path, "pipeline.stages.autoencoder.lr=0.01")
+    assert all(fp(base, s) != fp(changed, s) for s in ("autoencoder", "curriculum", "fusion"))
+    gat_only = cfg_for(data_root, tmp_path, "pipeline.stages.curriculum.lr=0.01")
+    assert fp(base, "autoencoder") == fp(gat_only, "autoencoder")
+    assert fp(base, "curriculum") != fp(gat_only, "curriculum") and fp(base, "fusion") != fp(gat_only, "fusion")
+
+
+def test_model_size_seed_and_preprocessing_are_fingerprinted(data_root, tmp_path):
+    base = cfg_for(data_root, tmp_path)
+    for override in ("models.vgae.teacher.latent=8", "seed=1", "preprocess.window=50", "train.max_epochs=1"):
+        assert fp(base, "autoencoder") != fp(cfg_for(data_root, tmp_path, override), "autoencoder"), override
+    # The GAT's size does not touch the VGAE.
+    assert fp(base, "autoencoder") == fp(cfg_for(data_root, tmp_path, "models.gat.teacher.hidden=8"), "autoencoder")
+
+
+def test_student_without_teacher_says_to_run_the_teacher_pipeline(data_root, tmp_path):
+    cfg = cfg_for(data_root, tmp_path, "pipeline=student")
+    with pytest.raises(KdgatError, match="run the teacher pipeline first: python train.py pipeline=teacher "
+                                         "dataset=synthetic"):
+        artifacts.stage_inputs(cfg, "distillation")
+
+
+def test_missing_input_names_the_file_and_the_stage_that_makes_it(data_root, tmp_path):
+    cfg = cfg_for(data_root, tmp_path)
+    inputs = artifacts.stage_inputs(cfg, "fusion")
+    assert set(inputs) == {"vgae", "gat"}
+    assert (inputs["vgae"].stage, inputs["gat"].stage) == ("autoencoder", "curriculum")
+    with pytest.raises(KdgatError, match=rf"needs {inputs['vgae'].model} \(vgae\), which stage autoencoder makes"):
+        artifacts.require_finished("fusion", inputs)
