@@ -10,8 +10,10 @@ import sys
 
 import hydra
 
-from kdgat.config import CONF_DIR, prepare_overrides
+from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers
 from kdgat.errors import KdgatError
+
+register_resolvers()
 
 # Flags of Hydra's command line that take the next token as their value.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",

@@ -18,7 +18,9 @@ def compose(*overrides: str, resolve: bool = True):
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
-    from kdgat.config import CONF_DIR, prepare_overrides
+    from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers
+
+    register_resolvers()
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=prepare_overrides(list(overrides)))

@@ -107,8 +107,10 @@ def test_bad_command_lines_are_one_clear_error(overrides, message):
         prepare_overrides(overrides)
 
 
-def test_data_path_follows_kdgat_data(monkeypatch, tmp_path):
-    assert compose().dataset.path == "data/synthetic"
+def test_data_path_follows_kdgat_data_and_is_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert compose().dataset.path == f"{tmp_path}/data/synthetic"
+    assert compose().paths.artifacts == f"{tmp_path}/experimentruns"
     monkeypatch.setenv("KDGAT_DATA", str(tmp_path))
     assert compose("dataset=set_02").dataset.path == f"{tmp_path}/set_02"
 

@@ -158,3 +158,69 @@ def plan_stages(pipeline: Mapping[str, Any]) -> list[Stage]:
         )
         for name in ordered
     ]
+
+
+_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def job_name(template: str, stage: str, lookup) -> str:
+    """`{stage}_{dataset.name}` with the stage and the job config's values; a key the config
+    lacks is dropped with the separator before it, so any app gets at least the stage name."""
+    def value(key: str) -> str:
+        if key == "stage":
+            return stage
+        found = lookup(key)
+        return "" if found is None else str(found)
+
+    parts = re.split(r"(\{[^{}]+\})", template)
+    out = ""
+    for part in parts:
+        m = _FIELD.fullmatch(part)
+        if not m:
+            out += part
+            continue
+        text = value(m.group(1))
+        if not text:
+            out = out.rstrip("_-.")
+        out += text
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", out) or stage
+
+
+def gpu_warnings(pipeline: Mapping[str, Any], stages: "list[Stage]") -> list[str]:
+    """Stages asking for more GPUs than their code uses (`uses_gpus` in the stage node)."""
+    warnings = []
+    for stage in stages:
+        uses = (pipeline.get("stages") or {}).get(stage.name, {}).get("uses_gpus")
+        if uses is not None and stage.resources.gpus > uses:
+            warnings.append(f"stage {stage.name} asks for {stage.resources.gpus} GPUs but its training uses "
+                            f"{uses}; the others would sit idle")
+    return warnings
+
+
+def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, after: "list[str]") -> dict:
+    """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH."""
+    res = stage.resources
+    params: dict[str, Any] = {
+        "job_name": name,
+        "time": res.walltime,  # submitit writes it as given: D-HH:MM:SS
+        "mem": res.mem,
+        "cpus_per_task": res.cpus,
+        "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
+        "stderr_to_stdout": True,
+    }
+    if res.gpus:
+        gpu_type = launcher.get("gpu_type")
+        params["gres"] = f"gpu:{gpu_type}:{res.gpus}" if gpu_type else f"gpu:{res.gpus}"
+    for key in ("account", "qos", "constraint", "mail_type", "mail_user"):
+        if launcher.get(key):
+            params[key] = launcher[key]
+    partition = res.partition or launcher.get("partition")
+    if partition:
+        params["partition"] = partition
+    extra = {**dict(launcher.get("additional_parameters") or {}), **dict(res.sbatch)}
+    if after:
+        extra["dependency"] = "afterok:" + ":".join(after)
+        extra["kill-on-invalid-dep"] = "yes"
+    if extra:
+        params["additional_parameters"] = extra
+    return params

@@ -33,7 +33,7 @@ from kdgat.presets import MODEL_OF, READS
 MARKER = "done.json"
 LATEST = "latest"
 # Settings that do not change what a stage learns, so stay out of fingerprints.
-NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"), "stage": ("needs", "resources")}
+NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"), "stage": ("needs", "resources", "uses_gpus")}
 
 
 def absolute(path: str | Path) -> Path:

@@ -9,12 +9,25 @@ stage composes exactly like a named pipeline's (per-stage overrides included).
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 from kdgat.errors import KdgatError
 from kdgat.presets import needs_within, parse_entry
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+_UNIQUE = f"{os.getpid()}{secrets.token_hex(2)}"
+
+
+def register_resolvers() -> None:
+    """The resolvers kdgat's configs use; torch-free, registered before Hydra composes."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("kdgat.abspath", lambda p: str(Path(str(p)).expanduser().absolute()),
+                                    replace=True)
+    # One token per process: the sweep directory of two submissions in the same second differs.
+    OmegaConf.register_new_resolver("kdgat.unique", lambda: _UNIQUE, replace=True)
 CHECKED_GROUPS = ("pipeline", "dataset")
 
 

@@ -1,0 +1,76 @@
+"""`hydra/launcher=kdgat_chain`: the launcher's settings, cluster-wide only.
+
+Resources (walltime, memory, CPUs, GPUs, partition per stage) are not here:
+they live in the app's `pipeline` node, which can differ per job and per
+stage. Field names follow hydra-submitit-launcher's where they mean the same.
+
+Importing this module also registers the resolver `kdgat_chain_mode`, which an
+app's primary config uses so that selecting this launcher switches Hydra to
+multirun by itself (Hydra builds a launcher only in multirun mode, and a
+`hydra.mode` stored in the launcher's own config is overridden):
+
+    hydra:
+      mode: ${kdgat_chain_mode:${hydra.launcher._target_}}
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+TARGET = "hydra_plugins.kdgat_chain_launcher.launcher.KdgatChainLauncher"
+
+
+@dataclass
+class KdgatChainConf:
+    _target_: str = TARGET
+
+    # slurm: submit chained sbatch jobs and return; local: run the same plan
+    # here, each stage in its own process, in dependency order, and wait.
+    cluster: str = "slurm"
+    # Print the plan and every sbatch script; submit nothing, write nothing.
+    dry_run: bool = False
+
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    constraint: Optional[str] = None
+    gpu_type: Optional[str] = None  # gres becomes gpu:<type>:<n>
+    mail_type: Optional[str] = None
+    mail_user: Optional[str] = None
+    # Any other sbatch option, e.g. {exclude: "node12", reservation: "ml"}.
+    additional_parameters: Dict[str, Any] = field(default_factory=dict)
+
+    # The interpreter the jobs run (default: the one submitting).
+    python: Optional[str] = None
+    # Shell lines run before the stage (module loads, environment activation);
+    # the job runs them under `set -e`, so a failing line fails the job.
+    setup: List[str] = field(default_factory=list)
+
+    # Copy the app's code into the sweep directory and run the stages from that
+    # copy, so stages that start hours later run the code as submitted.
+    snapshot: bool = False
+    # Folders of the copy put on PYTHONPATH (relative to the code's root).
+    snapshot_pythonpath: List[str] = field(default_factory=lambda: ["src", "."])
+
+    # The app config key the launcher sets to the stage name in each stage job.
+    stage_key: str = "stage"
+    # Job name: "{stage}" and any "{config.key}" of the job's config.
+    job_name: str = "{stage}_{dataset.name}"
+
+    # Requeue a stage that reaches its walltime (or is preempted) at most this
+    # many times; the stage resumes from its checkpoint.
+    max_num_timeout: int = 3
+    signal_delay_s: int = 120
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="kdgat_chain", node=KdgatChainConf,
+                             provider="kdgat_chain_launcher")
+
+
+def _mode(target: Any) -> Optional[str]:
+    return "MULTIRUN" if target == TARGET else None
+
+
+OmegaConf.register_new_resolver("kdgat_chain_mode", _mode, replace=True)

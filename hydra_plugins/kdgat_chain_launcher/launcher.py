@@ -1,0 +1,336 @@
+"""The kdgat_chain launcher: each Hydra job becomes a chain of SLURM stage jobs.
+
+hydra-submitit-launcher's `BaseSubmititLauncher` is the model (the pickled
+callable whose `__call__` runs the Hydra job on the node, `checkpoint` for
+requeue), but not the base class: it builds one executor per launch and then
+blocks until every job has finished, while a pipeline is several jobs per Hydra
+job, each with its own resources and `--dependency=afterok`, and the login node
+must be free again a second after submitting a 30-hour chain.
+
+submitit is imported only inside the functions that submit; torch never.
+"""
+
+import copy
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from hydra_plugins.kdgat_chain_launcher._plan import (
+    PlanError,
+    Stage,
+    gpu_warnings,
+    job_name,
+    plan_stages,
+    sbatch_parameters,
+)
+
+PREFIX = "kdgat_chain"
+
+
+class StageFailed(RuntimeError):
+    """Raised in a stage job whose task failed, so that the job exits non-zero.
+
+    Hydra's run_job catches the task's exception and returns a FAILED status;
+    a job that then exited 0 would be COMPLETED to SLURM and release the next
+    stage.
+    """
+
+
+class StageJob:
+    """What one stage's job runs: its Hydra job, with the config frozen at submit time."""
+
+    def __init__(self, hydra_context: Any, task_function: Any, config: DictConfig, singleton_state: Any) -> None:
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.config = config
+        self.singleton_state = singleton_state
+
+    def __call__(self) -> None:
+        Singleton.set_state(self.singleton_state)
+        setup_globals()
+        config = copy.deepcopy(self.config)
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.job.id = os.environ.get("SLURM_JOB_ID", f"local-{os.getpid()}")
+        ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=config,
+                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        if ret.status == JobStatus.FAILED:
+            raise StageFailed(f"stage failed: {ret._return_value!r}") from ret._return_value
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """On timeout or preemption: requeue this same stage; it resumes from its own checkpoint."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+@dataclass
+class Chain:
+    """One Hydra job's stages, planned and validated, before anything is submitted."""
+
+    num: int
+    overrides: List[str]
+    config: DictConfig
+    stages: List[Stage]
+    names: Dict[str, str]
+    folder: Path
+    warnings: List[str] = field(default_factory=list)
+    job_ids: Dict[str, str] = field(default_factory=dict)
+
+
+class KdgatChainLauncher(Launcher):
+    def __init__(self, **params: Any) -> None:
+        self.params = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+                       for k, v in params.items()}
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Any = None
+        self.task_function: Any = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    # ------------------------------------------------------------------ planning
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        cluster = self.params.get("cluster", "slurm")
+        if cluster not in ("slurm", "local"):
+            _fail(f"hydra.launcher.cluster={cluster!r}; use slurm or local")
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        try:  # every chain is planned and checked before the first job is submitted
+            chains = [self._plan(initial_job_idx + i, list(o), sweep_dir) for i, o in enumerate(job_overrides)]
+        except PlanError as err:
+            _fail(str(err))
+        for chain in chains:
+            for warning in chain.warnings:
+                print(f"{PREFIX}: warning: job {chain.num}: {warning}", file=sys.stderr)
+        if self.params.get("dry_run"):
+            self._dry_run(chains)
+        elif cluster == "local":
+            self._run_locally(chains, sweep_dir)
+        else:
+            self._submit(chains, sweep_dir)
+        return [JobReturn(overrides=c.overrides, status=JobStatus.COMPLETED, _return_value=c.job_ids) for c in chains]
+
+    def _plan(self, num: int, overrides: List[str], sweep_dir: Path) -> Chain:
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.job.num = num
+        HydraConfig.instance().set_config(config)
+        try:
+            pipeline = OmegaConf.to_container(config.pipeline, resolve=True)
+        except Exception as err:
+            raise PlanError(f"job {num} ({' '.join(overrides)}): cannot read its pipeline: {err}") from err
+        stages = plan_stages(pipeline)
+        names = {s.name: job_name(self.params.get("job_name", "{stage}"), s.name,
+                                  lambda key: OmegaConf.select(config, key, default=None)) for s in stages}
+        return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
+                     folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages))
+
+    def _stage_config(self, chain: Chain, stage: Stage) -> DictConfig:
+        """The stage job's config, resolved now: environment, paths and times as at submit."""
+        config = copy.deepcopy(chain.config)
+        with open_dict(config):
+            config[self.params.get("stage_key", "stage")] = stage.name
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.sweep.subdir = f"{chain.num}/{stage.name}"
+        HydraConfig.instance().set_config(config)
+        with read_write(config.hydra):
+            OmegaConf.resolve(config)
+        return config
+
+    def _setup_lines(self, chain: Chain, stage: Stage, config_path: Path, snapshot: Optional[Path]) -> List[str]:
+        command = shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
+                              f"{self.params.get('stage_key', 'stage')}={stage.name}"])
+        lines = [
+            "set -e  # a failing set-up line fails the job",
+            f"# {PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
+            f"# frozen config: {config_path}",
+            f"# the same stage by hand: {command}",
+        ]
+        if snapshot is not None:
+            paths = ":".join(shlex.quote(str(snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
+            lines.append(f'export PYTHONPATH={paths}"${{PYTHONPATH:+:$PYTHONPATH}}"')
+        return lines + list(self.params.get("setup") or [])
+
+    def _parameters(self, chain: Chain, stage: Stage) -> Dict[str, Any]:
+        after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs]
+        return sbatch_parameters(stage, self.params, chain.names[stage.name], after)
+
+    # ------------------------------------------------------------------ the three ways to run
+
+    def _dry_run(self, chains: List[Chain]) -> None:
+        from submitit.slurm.slurm import _make_sbatch_string  # what submitit itself writes
+
+        can_test = shutil.which("sbatch") is not None
+        python = self.params.get("python") or shlex.quote(sys.executable)
+        for chain in chains:
+            print(f"{PREFIX}: dry run, job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
+            rows = []
+            for stage in chain.stages:
+                folder = chain.folder / stage.name / ".submitit"
+                params = self._parameters(chain, stage)
+                script = _make_sbatch_string(
+                    command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
+                    setup=self._setup_lines(chain, stage, chain.folder / stage.name / "config.yaml", None), **params)
+                verdict = _test_only(script) if can_test else "not checked (no sbatch here)"
+                rows.append(_row(chain, stage, "(dry run)", str(folder / "%j_0_log.out")))
+                print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdict}) ---\n{script}")
+            _print_table(rows)
+        print(f"{PREFIX}: dry run: nothing submitted, nothing written")
+
+    def _submit(self, chains: List[Chain], sweep_dir: Path) -> None:
+        if shutil.which("sbatch") is None:
+            _fail("sbatch is not on PATH, so this machine cannot submit to SLURM; run the stages here with "
+                  "hydra.launcher.cluster=local, or preview with hydra.launcher.dry_run=true")
+        import submitit
+
+        snapshot = self._snapshot(sweep_dir) if self.params.get("snapshot") else None
+        manifest: Dict[str, Any] = {"sweep_dir": str(sweep_dir), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                    "cluster": "slurm", "chains": []}
+        for chain in chains:
+            rows, records = [], []
+            for stage in chain.stages:
+                stage_dir = chain.folder / stage.name
+                config = self._stage_config(chain, stage)
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                _write_atomic(stage_dir / "config.yaml", OmegaConf.to_yaml(config))
+                try:
+                    executor = submitit.SlurmExecutor(folder=stage_dir / ".submitit", python=self.params.get("python"),
+                                                      max_num_timeout=int(self.params.get("max_num_timeout", 3)))
+                    executor.update_parameters(setup=self._setup_lines(chain, stage, stage_dir / "config.yaml",
+                                                                       snapshot), **self._parameters(chain, stage))
+                    job = executor.submit(StageJob(self.hydra_context, self.task_function, config,
+                                                   Singleton.get_state()))
+                except Exception as err:
+                    cancelled = _cancel(list(chain.job_ids.values()))
+                    _fail(f"job {chain.num}: sbatch refused stage {stage.name}: {_reason(err)}; "
+                          f"cancelled what this chain had submitted ({cancelled or 'nothing'})")
+                chain.job_ids[stage.name] = job.job_id
+                log = str(job.paths.stdout)
+                script = str(job.paths.submission_file)
+                rows.append(_row(chain, stage, job.job_id, log))
+                records.append({**rows[-1], "script": script, "script_text": _read(script),
+                                "config": str(stage_dir / "config.yaml")})
+            manifest["chains"].append({"num": chain.num, "overrides": chain.overrides, "stages": records})
+            print(f"{PREFIX}: job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
+            _print_table(rows)
+        all_ids = [i for c in chains for i in c.job_ids.values()]
+        _write_atomic(sweep_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        print(f"{PREFIX}: {len(all_ids)} jobs queued; manifest {sweep_dir / 'manifest.json'}")
+        print(f"{PREFIX}: to cancel them all: scancel {' '.join(all_ids)}")
+
+    def _run_locally(self, chains: List[Chain], sweep_dir: Path) -> None:
+        """The same plan on this machine: each stage in its own process, in order; a failure stops its dependents."""
+        import submitit
+
+        failures = []
+        for chain in chains:
+            outcome: Dict[str, str] = {}
+            for stage in chain.stages:
+                blocked = [n for n in stage.needs if outcome.get(n) != "COMPLETED"]
+                if blocked:
+                    outcome[stage.name] = f"SKIPPED (needs {', '.join(blocked)})"
+                    continue
+                stage_dir = chain.folder / stage.name
+                config = self._stage_config(chain, stage)
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                _write_atomic(stage_dir / "config.yaml", OmegaConf.to_yaml(config))
+                executor = submitit.LocalExecutor(folder=stage_dir / ".submitit", python=self.params.get("python"))
+                executor.update_parameters(timeout_min=max(1, stage.resources.walltime_s // 60))
+                job = executor.submit(StageJob(self.hydra_context, self.task_function, config, Singleton.get_state()))
+                print(f"{PREFIX}: job {chain.num}: running stage {stage.name} here (log {job.paths.stdout})", flush=True)
+                try:
+                    job.result()
+                    outcome[stage.name] = "COMPLETED"
+                except Exception:
+                    outcome[stage.name] = "FAILED"
+                    failures.append(f"job {chain.num} stage {stage.name} (see {job.paths.stderr})")
+            for name, state in outcome.items():
+                print(f"{PREFIX}: job {chain.num}: {name}: {state}")
+        if failures:
+            _fail("failed: " + "; ".join(failures))
+
+    def _snapshot(self, sweep_dir: Path) -> Path:
+        """A copy of the app's code (its git-tracked files, else the script's folder) in the sweep."""
+        root = Path(sys.argv[0]).resolve().parent
+        target = sweep_dir / ".code"
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True)
+        files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else None
+        if files is None:
+            shutil.copytree(root, target, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "multirun",
+                                                                       "outputs", "data", "experimentruns"))
+        else:
+            for name in files:
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                if (root / name).is_file():
+                    shutil.copy2(root / name, target / name)
+        return target
+
+
+# ---------------------------------------------------------------------- small helpers
+
+def _row(chain: Chain, stage: Stage, job_id: str, log: str) -> Dict[str, Any]:
+    res = stage.resources
+    return {"stage": stage.name, "job_id": job_id, "job_name": chain.names[stage.name],
+            "depends_on": [chain.job_ids.get(n, n) for n in stage.needs], "walltime": res.walltime, "mem": res.mem,
+            "cpus": res.cpus, "gpus": res.gpus, "partition": res.partition, "log": log}
+
+
+def _print_table(rows: List[Dict[str, Any]]) -> None:
+    header = ("stage", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log")
+    cells = [(r["stage"], r["job_id"], ",".join(r["depends_on"]) or "-", r["walltime"], r["mem"], str(r["cpus"]),
+              str(r["gpus"]), r["log"]) for r in rows]
+    widths = [max(len(str(c[i])) for c in cells + [header]) for i in range(len(header))]
+    for line in [header] + cells:
+        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
+
+
+def _test_only(script: str) -> str:
+    """SLURM's own verdict on whether a job could ever run (partition limits, QOS), without submitting it."""
+    lines = [line for line in script.splitlines() if not line.startswith(("#SBATCH --dependency",
+                                                                          "#SBATCH --kill-on-invalid-dep"))]
+    out = subprocess.run(["sbatch", "--test-only"], input="\n".join(lines), capture_output=True, text=True)
+    text = (out.stderr or out.stdout).strip().splitlines()
+    return ("ok" if out.returncode == 0 else "REFUSED: ") + ("" if out.returncode == 0 else (text[-1] if text else "?"))
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    errors = [line for line in text if "error" in line.lower()]
+    return (errors[-1] if errors else text[-1] if text else repr(err)).strip()
+
+
+def _cancel(job_ids: List[str]) -> str:
+    if job_ids:
+        subprocess.run(["scancel", *job_ids], capture_output=True)
+    return " ".join(job_ids)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _fail(message: str) -> None:
+    print(f"{PREFIX}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
