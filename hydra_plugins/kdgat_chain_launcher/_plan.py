@@ -27,7 +27,8 @@ def parse_walltime(value: Any, where: str = "walltime") -> int:
     which SLURM would take as 36000 minutes.
     """
     if isinstance(value, bool) or not isinstance(value, str):
-        hint = " (YAML reads an unquoted 10:00:00 as 36000: quote it)" if isinstance(value, int) else ""
+        hint = (" (a bare number is ambiguous: YAML reads an unquoted 10:00:00 as 36000; quote it, "
+                "as \"10:00:00\" in YAML or walltime='30' on the command line)") if isinstance(value, int) else ""
         raise PlanError(f"{where}={value!r} is not a walltime string{hint}; use MM, HH:MM:SS or D-HH:MM:SS")
     m = _WALLTIME.match(value.strip())
     if not m:

@@ -1,0 +1,22 @@
+"""A small Hydra app that is not kdgat, to show the kdgat_chain launcher is generic.
+
+Each stage writes `<out>/<job num>-<stage>.done` holding the stages it found
+done before it; `fail=<stage>` makes that stage raise.
+"""
+
+from pathlib import Path
+
+import hydra
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg):
+    if cfg.stage == cfg.fail:
+        raise RuntimeError(f"stage {cfg.stage} was asked to fail")
+    out = Path(cfg.out)
+    before = sorted(p.name for p in out.glob(f"{cfg.tag}-*.done"))
+    (out / f"{cfg.tag}-{cfg.stage}.done").write_text("\n".join(before) + "\n")
+
+
+if __name__ == "__main__":
+    main()

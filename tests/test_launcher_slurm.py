@@ -1,0 +1,245 @@
+"""The kdgat_chain launcher against a real SLURM cluster (CI starts scripts/local-slurm.sh).
+
+Tests follow their own job ids, poll with deadlines, and ask sacct about
+finished jobs (scontrol forgets them after MinJobAge).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_train
+
+APP = ROOT / "tests" / "chain_app" / "app.py"
+HAS_SLURM = shutil.which("sbatch") is not None
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
+
+
+def run_app(*args, cwd, env=None, timeout=120):
+    return subprocess.run([sys.executable, str(APP), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def manifest(sweep: Path) -> dict:
+    return json.loads((sweep / "manifest.json").read_text())
+
+
+def job_ids(sweep: Path) -> dict:
+    """{(chain num, stage): job id} of a submitted sweep."""
+    return {(c["num"], s["stage"]): s["job_id"] for c in manifest(sweep)["chains"] for s in c["stages"]}
+
+
+def scontrol(job_id: str) -> dict:
+    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True)
+    return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
+
+
+def states(ids, deadline_s=240, until=FINAL) -> dict:
+    """sacct's state of each job, polled until every one is in `until` or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids)],
+                             capture_output=True, text=True).stdout
+        found = {j: s.split()[0] for j, s in (line.split("|") for line in out.splitlines() if "|" in line)}
+        if all(found.get(i) in until for i in ids) or time.monotonic() > deadline:
+            return {i: found.get(i) for i in ids}
+        time.sleep(1)
+
+
+def cancel(ids):
+    subprocess.run(["scancel", *ids], capture_output=True)
+
+
+def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
+    queue_before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout \
+        if HAS_SLURM else ""
+    out = run_train("pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true",
+                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, env={"PYTHONPATH": str(probe)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "TORCH_IMPORTED=False" in out.stderr
+    assert out.stdout.count("#!/bin/bash") == 3
+    for line in ("#SBATCH --time=08:00:00", "#SBATCH --mem=128G", "#SBATCH --cpus-per-task=16", "#SBATCH --gres=gpu:1",
+                 "#SBATCH --job-name=fusion_hcrl_sa", "#SBATCH --kill-on-invalid-dep=yes",
+                 "stage=curriculum"):
+        assert line in out.stdout, line
+    assert [p.name for p in (tmp_path / "sweep").iterdir()] == ["multirun.yaml"]
+    assert not (tmp_path / "experimentruns").exists()
+    if HAS_SLURM:
+        assert "sbatch --test-only: ok" in out.stdout
+        assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == queue_before
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], {"autoencoder": ("08:00:00", "96G"), "curriculum": ("12:00:00", "128G"), "fusion": ("10:00:00", "96G")}),
+    (["resources.walltime=02:00:00", "resources.mem=64G"],
+     {"autoencoder": ("02:00:00", "64G"), "curriculum": ("02:00:00", "64G"), "fusion": ("02:00:00", "64G")}),
+    (["resources.mem=64G", "pipeline.stages.curriculum.resources.mem=192G",
+      "pipeline.stages.fusion.resources.walltime='30'", "pipeline.stages.fusion.resources.gpus=0"],
+     {"autoencoder": ("08:00:00", "64G"), "curriculum": ("12:00:00", "192G"), "fusion": ("00:30:00", "64G")}),
+])
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, overrides, expected):
+    sweep = tmp_path / "sweep"
+    out = run_train("pipeline=teacher", *overrides, "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={sweep}",
+                    "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(sweep)
+    try:
+        for (_, stage), job in ids.items():
+            info = scontrol(job)
+            walltime, mem = expected[stage]
+            assert info["TimeLimit"] == walltime, stage
+            assert info["MinMemoryNode"] == mem, stage
+            assert info["NumCPUs"] == "16" and info["JobName"] == f"{stage}_synthetic"
+            gpus = "0" if stage == "fusion" and "pipeline.stages.fusion.resources.gpus=0" in overrides else "1"
+            assert ("gpu:1" in info.get("TresPerNode", "")) == (gpus == "1"), info.get("TresPerNode")
+        deps = {stage: scontrol(job)["Dependency"] for (_, stage), job in ids.items()}
+        assert deps["autoencoder"] == "(null)"
+        assert re.fullmatch(rf"afterok:{ids[(0, 'autoencoder')]}\(\w+\)", deps["curriculum"])
+        assert re.fullmatch(rf"afterok:{ids[(0, 'autoencoder')]}\(\w+\),afterok:{ids[(0, 'curriculum')]}\(\w+\)",
+                            deps["fusion"])
+        assert f"scancel {' '.join(ids.values())}" in out.stdout
+    finally:
+        cancel(list(ids.values()))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@pytest.mark.parametrize("args, chains", [
+    (["pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain"], ["hcrl_sa"]),
+    (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain"], ["hcrl_sa", "set_01"]),
+])
+def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chains):
+    """The exact commands of the guide: no -m for one chain, -m for a sweep of independent chains."""
+    for name in chains:
+        made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", name, "--out",
+                               str(tmp_path / "data" / name), "--frames", "6000", "--quiet"], capture_output=True)
+        assert made.returncode == 0
+    start = time.monotonic()
+    out = run_train(*args, "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path,
+                    env={"KDGAT_DATA": str(tmp_path / "data")}, timeout=60)
+    elapsed = time.monotonic() - start
+    assert out.returncode == 0, out.stderr
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    ids = job_ids(sweep)
+    try:
+        assert sorted({num for num, _ in ids}) == list(range(len(chains)))
+        for num, name in enumerate(chains):
+            assert scontrol(ids[(num, "curriculum")])["JobName"] == f"curriculum_{name}"
+            assert scontrol(ids[(num, "fusion")])["Dependency"].startswith(f"afterok:{ids[(num, 'autoencoder')]}(")
+        assert elapsed < 20, f"submitting took {elapsed:.1f} s"
+    finally:
+        cancel(list(ids.values()))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_generic_app_chain_runs_in_order_and_exits_zero(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "sweep")
+    assert set(states(list(ids.values())).values()) == {"COMPLETED"}
+    assert (tmp_path / "x-second.done").read_text().split() == ["x-first.done"]
+    assert (tmp_path / "x-third.done").read_text().split() == ["x-first.done", "x-second.done"]
+    stage_dir = tmp_path / "sweep" / "0" / "second"
+    assert (stage_dir / ".hydra" / "config.yaml").is_file() and (stage_dir / "config.yaml").is_file()
+    script = manifest(tmp_path / "sweep")["chains"][0]["stages"][1]["script_text"]
+    assert "#SBATCH --time=00:10:00" in script and "#SBATCH --cpus-per-task=2" in script
+    assert "#SBATCH --mem=2G" in script and "stage=second" in script
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_a_failing_stage_fails_its_job_and_cancels_its_dependents(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", "fail=second", f"hydra.sweep.dir={tmp_path}/sweep",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr  # submitting worked; the failure happens in the queue
+    ids = job_ids(tmp_path / "sweep")
+    final = states(list(ids.values()))
+    assert final == {ids[(0, "first")]: "COMPLETED", ids[(0, "second")]: "FAILED", ids[(0, "third")]: "CANCELLED"}
+    assert not (tmp_path / "x-third.done").exists()
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_a_failing_setup_line_fails_the_job(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
+                  "hydra.launcher.setup=[false,'echo after the failed line']", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "sweep")
+    final = states(list(ids.values()))
+    assert final[ids[(0, "first")]] == "FAILED" and final[ids[(0, "third")]] == "CANCELLED"
+    assert not list(tmp_path.glob("*.done"))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_an_sbatch_refused_mid_chain_leaves_nothing_queued(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
+                  "pipeline.stages.third.resources.gpus=3", "hydra.launcher.setup=['sleep 10']", cwd=tmp_path)
+    assert out.returncode == 1
+    line = out.stderr.strip().splitlines()[-1]  # sbatch's own complaint may come before it
+    assert line.startswith("kdgat_chain: error: job 0: sbatch refused stage third")
+    assert "sbatch refused stage third" in line and "cancelled what this chain had submitted" in line
+    submitted = re.search(r"submitted \(([\d ]+)\)", line).group(1).split()
+    assert len(submitted) == 2
+    assert set(states(submitted, deadline_s=30).values()) == {"CANCELLED"}
+    assert not (tmp_path / "sweep" / "manifest.json").exists()
+
+
+def test_without_sbatch_the_launcher_says_what_to_do_in_one_line(tmp_path):
+    env = {"PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                   if not (Path(p) / "sbatch").exists())}
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", cwd=tmp_path, env=env)
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert "sbatch is not on PATH" in line and "cluster=local" in line and "dry_run=true" in line
+
+
+@pytest.mark.slow
+def test_local_backend_runs_the_plan_here_and_stops_at_a_failure(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.cluster=local", f"out={tmp_path}", cwd=tmp_path,
+                  timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "x-third.done").read_text().split() == ["x-first.done", "x-second.done"]
+    failing = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.cluster=local", f"out={tmp_path}", "tag=y",
+                      "fail=second", cwd=tmp_path, timeout=300)
+    assert failing.returncode == 1
+    assert "job 0 stage second" in failing.stderr
+    assert (tmp_path / "y-first.done").exists() and not (tmp_path / "y-third.done").exists()
+    assert "third: SKIPPED (needs second)" in failing.stdout
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
+    out = run_train("pipeline=teacher", "dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false",
+                    "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "sweep")
+    assert set(states(list(ids.values()), deadline_s=600).values()) == {"COMPLETED"}
+    runs = tmp_path / "experimentruns" / "synthetic"
+    markers = {p.parent.parent.name: json.loads(p.read_text()) for p in runs.glob("*/*/done.json")}
+    assert set(markers) == {"autoencoder", "curriculum", "fusion"}
+    assert markers["fusion"]["inputs"]["gat"]["fingerprint"] == markers["curriculum"]["fingerprint"]
+    assert markers["fusion"]["slurm_job"] == ids[(0, "fusion")]
