@@ -158,7 +158,7 @@ def test_generic_app_chain_runs_in_order_and_exits_zero(tmp_path):
     assert (tmp_path / "x-second.done").read_text().split() == ["x-first.done"]
     assert (tmp_path / "x-third.done").read_text().split() == ["x-first.done", "x-second.done"]
     stage_dir = tmp_path / "sweep" / "0" / "second"
-    assert (stage_dir / ".hydra" / "config.yaml").is_file() and (stage_dir / "config.yaml").is_file()
+    assert (stage_dir / ".hydra" / "config.yaml").is_file() and (stage_dir.parent / "config.yaml").is_file()
     script = manifest(tmp_path / "sweep")["chains"][0]["stages"][1]["script_text"]
     assert "#SBATCH --time=00:10:00" in script and "#SBATCH --cpus-per-task=2" in script
     assert "#SBATCH --mem=2G" in script and "stage=second" in script

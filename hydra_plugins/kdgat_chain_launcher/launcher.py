@@ -50,19 +50,25 @@ class StageFailed(RuntimeError):
 
 
 class StageJob:
-    """What one stage's job runs: its Hydra job, with the config frozen at submit time."""
+    """What one stage's job runs: its Hydra job, with the chain's config frozen at submit time."""
 
-    def __init__(self, hydra_context: Any, task_function: Any, config: DictConfig, singleton_state: Any) -> None:
+    def __init__(self, hydra_context: Any, task_function: Any, config: DictConfig, stage: str, stage_key: str,
+                 singleton_state: Any) -> None:
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.config = config
+        self.stage = stage
+        self.stage_key = stage_key
         self.singleton_state = singleton_state
 
     def __call__(self) -> None:
         Singleton.set_state(self.singleton_state)
         setup_globals()
         config = copy.deepcopy(self.config)
+        with open_dict(config):
+            config[self.stage_key] = self.stage
         with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.sweep.subdir = f"{config.hydra.job.num}/{self.stage}"
             config.hydra.job.id = os.environ.get("SLURM_JOB_ID", f"local-{os.getpid()}")
         ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=config,
                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
@@ -128,27 +134,28 @@ class KdgatChainLauncher(Launcher):
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.job.num = num
         HydraConfig.instance().set_config(config)
-        try:
-            pipeline = OmegaConf.to_container(config.pipeline, resolve=True)
+        try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
+            with read_write(config.hydra):
+                OmegaConf.resolve(config)
+            pipeline = OmegaConf.to_container(config.pipeline)
         except Exception as err:
-            raise PlanError(f"job {num} ({' '.join(overrides)}): cannot read its pipeline: {err}") from err
+            raise PlanError(f"job {num} ({' '.join(overrides)}): cannot resolve its config: {err}") from err
         stages = plan_stages(pipeline)
         names = {s.name: job_name(self.params.get("job_name", "{stage}"), s.name,
                                   lambda key: OmegaConf.select(config, key, default=None)) for s in stages}
         return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
                      folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages))
 
-    def _stage_config(self, chain: Chain, stage: Stage) -> DictConfig:
-        """The stage job's config, resolved now: environment, paths and times as at submit."""
-        config = copy.deepcopy(chain.config)
-        with open_dict(config):
-            config[self.params.get("stage_key", "stage")] = stage.name
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.sweep.subdir = f"{chain.num}/{stage.name}"
-        HydraConfig.instance().set_config(config)
-        with read_write(config.hydra):
-            OmegaConf.resolve(config)
-        return config
+    def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
+        return StageJob(self.hydra_context, self.task_function, chain.config, stage.name,
+                        self.params.get("stage_key", "stage"), Singleton.get_state())
+
+    def _write_config(self, chain: Chain) -> Path:
+        """The chain's frozen config, beside its stages, for people to read."""
+        chain.folder.mkdir(parents=True, exist_ok=True)
+        path = chain.folder / "config.yaml"
+        _write_atomic(path, OmegaConf.to_yaml(chain.config))
+        return path
 
     def _setup_lines(self, chain: Chain, stage: Stage, config_path: Path, snapshot: Optional[Path]) -> List[str]:
         command = shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
@@ -183,7 +190,7 @@ class KdgatChainLauncher(Launcher):
                 params = self._parameters(chain, stage)
                 script = _make_sbatch_string(
                     command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
-                    setup=self._setup_lines(chain, stage, chain.folder / stage.name / "config.yaml", None), **params)
+                    setup=self._setup_lines(chain, stage, chain.folder / "config.yaml", None), **params)
                 verdict = _test_only(script) if can_test else "not checked (no sbatch here)"
                 rows.append(_row(chain, stage, "(dry run)", str(folder / "%j_0_log.out")))
                 print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdict}) ---\n{script}")
@@ -201,18 +208,15 @@ class KdgatChainLauncher(Launcher):
                                     "cluster": "slurm", "chains": []}
         for chain in chains:
             rows, records = [], []
+            config_path = self._write_config(chain)
             for stage in chain.stages:
-                stage_dir = chain.folder / stage.name
-                config = self._stage_config(chain, stage)
-                stage_dir.mkdir(parents=True, exist_ok=True)
-                _write_atomic(stage_dir / "config.yaml", OmegaConf.to_yaml(config))
                 try:
-                    executor = submitit.SlurmExecutor(folder=stage_dir / ".submitit", python=self.params.get("python"),
+                    executor = submitit.SlurmExecutor(folder=chain.folder / stage.name / ".submitit",
+                                                      python=self.params.get("python"),
                                                       max_num_timeout=int(self.params.get("max_num_timeout", 3)))
-                    executor.update_parameters(setup=self._setup_lines(chain, stage, stage_dir / "config.yaml",
-                                                                       snapshot), **self._parameters(chain, stage))
-                    job = executor.submit(StageJob(self.hydra_context, self.task_function, config,
-                                                   Singleton.get_state()))
+                    executor.update_parameters(setup=self._setup_lines(chain, stage, config_path, snapshot),
+                                               **self._parameters(chain, stage))
+                    job = executor.submit(self._stage_job(chain, stage))
                 except Exception as err:
                     cancelled = _cancel(list(chain.job_ids.values()))
                     _fail(f"job {chain.num}: sbatch refused stage {stage.name}: {_reason(err)}; "
@@ -222,7 +226,7 @@ class KdgatChainLauncher(Launcher):
                 script = str(job.paths.submission_file)
                 rows.append(_row(chain, stage, job.job_id, log))
                 records.append({**rows[-1], "script": script, "script_text": _read(script),
-                                "config": str(stage_dir / "config.yaml")})
+                                "config": str(config_path)})
             manifest["chains"].append({"num": chain.num, "overrides": chain.overrides, "stages": records})
             print(f"{PREFIX}: job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
             _print_table(rows)
@@ -238,18 +242,16 @@ class KdgatChainLauncher(Launcher):
         failures = []
         for chain in chains:
             outcome: Dict[str, str] = {}
+            self._write_config(chain)
             for stage in chain.stages:
                 blocked = [n for n in stage.needs if outcome.get(n) != "COMPLETED"]
                 if blocked:
                     outcome[stage.name] = f"SKIPPED (needs {', '.join(blocked)})"
                     continue
-                stage_dir = chain.folder / stage.name
-                config = self._stage_config(chain, stage)
-                stage_dir.mkdir(parents=True, exist_ok=True)
-                _write_atomic(stage_dir / "config.yaml", OmegaConf.to_yaml(config))
-                executor = submitit.LocalExecutor(folder=stage_dir / ".submitit", python=self.params.get("python"))
+                executor = submitit.LocalExecutor(folder=chain.folder / stage.name / ".submitit",
+                                                  python=self.params.get("python"))
                 executor.update_parameters(timeout_min=max(1, stage.resources.walltime_s // 60))
-                job = executor.submit(StageJob(self.hydra_context, self.task_function, config, Singleton.get_state()))
+                job = executor.submit(self._stage_job(chain, stage))
                 print(f"{PREFIX}: job {chain.num}: running stage {stage.name} here (log {job.paths.stdout})", flush=True)
                 try:
                     job.result()
