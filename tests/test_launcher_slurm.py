@@ -243,3 +243,21 @@ def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     assert set(markers) == {"autoencoder", "curriculum", "fusion"}
     assert markers["fusion"]["inputs"]["gat"]["fingerprint"] == markers["curriculum"]["fingerprint"]
     assert markers["fusion"]["slurm_job"] == ids[(0, "fusion")]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_snapshot_runs_the_code_as_submitted(tmp_path):
+    """With snapshot=true the stages import the copy in the sweep, not the working tree."""
+    out = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.snapshot=true", f"out={tmp_path}",
+                  f"hydra.sweep.dir={tmp_path}/sweep",
+                  f"hydra.launcher.setup=['{sys.executable} -c \"import app; print(\\'APP_FROM\\', app.__file__)\"']",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    code = tmp_path / "sweep" / ".code"
+    assert (code / "app.py").is_file() and (code / "conf" / "config.yaml").is_file()
+    ids = job_ids(tmp_path / "sweep")
+    assert set(states(list(ids.values())).values()) == {"COMPLETED"}
+    log = Path(manifest(tmp_path / "sweep")["chains"][0]["stages"][0]["log"].replace("%j", ids[(0, "first")]))
+    assert f"APP_FROM {code / 'app.py'}" in log.read_text()
