@@ -14,19 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def compose(*overrides: str, resolve: bool = True):
     """The job config train.py would run for these command-line overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
+    from kdgat.config import compose as kdgat_compose
 
-    from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers
-
-    register_resolvers()
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=prepare_overrides(list(overrides)))
-    if resolve:
-        OmegaConf.resolve(cfg)
-    return cfg
+    return kdgat_compose(list(overrides), resolve=resolve)
 
 
 def run_train(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -59,3 +59,14 @@ def test_synthetic_made_with_other_settings_is_not_silently_reused(tmp_path):
     out = run_train("dataset.synthetic.frames=30000", "progress=false", cwd=tmp_path, timeout=120)
     assert out.returncode == 1
     assert "was generated with" in out.stderr and "remove the folder" in out.stderr
+
+
+def test_pipelines_lists_stages_needs_and_default_resources(tmp_path):
+    out = kdgat("pipelines", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    blocks = {b.splitlines()[0].rstrip(":"): b for b in out.stdout.strip().split("\n\n")}
+    assert set(blocks) == {"curriculum_only", "custom", "student", "supervised_only", "teacher"}
+    fusion = next(line.split() for line in blocks["teacher"].splitlines() if line.split()[0] == "fusion")
+    assert fusion == ["fusion", "fusion", "autoencoder,curriculum", "-", "10:00:00", "96G", "16", "1"]
+    distil = next(line for line in blocks["student"].splitlines() if line.split()[0] == "distillation")
+    assert "teacher (curriculum)" in distil and "08:00:00" in distil

@@ -1,7 +1,13 @@
 """The launcher's pure planning: job names, sbatch parameters, GPU warnings (no SLURM)."""
 
 from hydra_plugins.kdgat_chain_launcher import Resources, Stage
-from hydra_plugins.kdgat_chain_launcher._plan import gpu_warnings, job_name, sbatch_parameters
+from hydra_plugins.kdgat_chain_launcher._plan import (
+    forced_stages,
+    gpu_warnings,
+    job_name,
+    resume_actions,
+    sbatch_parameters,
+)
 
 
 def stage(name="vgae", needs=(), gpus=1, partition=None, sbatch=None):
@@ -42,3 +48,16 @@ def test_more_gpus_than_the_code_uses_is_a_warning():
     assert gpu_warnings(pipeline, [stage("vgae", gpus=1), stage("gat", gpus=4)]) == []
     (warning,) = gpu_warnings(pipeline, [stage("vgae", gpus=2)])
     assert "asks for 2 GPUs but its training uses 1" in warning
+
+
+def test_resume_skips_done_attaches_queued_and_reruns_dependents():
+    a, b, c = stage("a"), stage("b", needs=("a",)), stage("c", needs=("a", "b"))
+    markers = {"a": "A", "b": "B", "c": None}
+    done = {"A"}.__contains__
+    queued = {"B": "77"}.get
+    assert resume_actions([a, b, c], markers, done, queued, set()) == {
+        "a": ("done", None), "b": ("attached", "77"), "c": ("submit", None)}
+    # rerun=a forces a, and b and c which need it, whatever their markers say
+    assert forced_stages([a, b, c], {"a"}) == {"a", "b", "c"}
+    assert resume_actions([a, b, c], markers, done, queued, {"b"}) == {
+        "a": ("done", None), "b": ("submit", None), "c": ("submit", None)}

@@ -63,10 +63,15 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
     (probe / "sitecustomize.py").write_text(
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
+    data = tmp_path / "data"
+    made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", "hcrl_sa", "--out",
+                           str(data / "hcrl_sa"), "--frames", "6000", "--quiet"], capture_output=True)
+    assert made.returncode == 0
     queue_before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout \
         if HAS_SLURM else ""
     out = run_train("pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true",
-                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, env={"PYTHONPATH": str(probe)}, timeout=60)
+                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path,
+                    env={"PYTHONPATH": str(probe), "KDGAT_DATA": str(data)}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "TORCH_IMPORTED=False" in out.stderr
     assert out.stdout.count("#!/bin/bash") == 3
@@ -75,7 +80,8 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
                  "stage=curriculum"):
         assert line in out.stdout, line
     assert [p.name for p in (tmp_path / "sweep").iterdir()] == ["multirun.yaml"]
-    assert not (tmp_path / "experimentruns").exists()
+    assert not (tmp_path / "experimentruns").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "data", "probe", "sweep"]
     if HAS_SLURM:
         assert "sbatch --test-only: ok" in out.stdout
         assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == queue_before
@@ -243,6 +249,11 @@ def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     assert set(markers) == {"autoencoder", "curriculum", "fusion"}
     assert markers["fusion"]["inputs"]["gat"]["fingerprint"] == markers["curriculum"]["fingerprint"]
     assert markers["fusion"]["slurm_job"] == ids[(0, "fusion")]
+    # The same command again: every stage is found done by its fingerprint, nothing is submitted.
+    again = run_train("pipeline=teacher", "dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false",
+                      "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={tmp_path}/sweep2", cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "0 jobs submitted" in again.stdout and again.stdout.count("skipped (done)") == 3
 
 
 @pytest.mark.slurm
@@ -261,3 +272,67 @@ def test_snapshot_runs_the_code_as_submitted(tmp_path):
     assert set(states(list(ids.values())).values()) == {"COMPLETED"}
     log = Path(manifest(tmp_path / "sweep")["chains"][0]["stages"][0]["log"].replace("%j", ids[(0, "first")]))
     assert f"APP_FROM {code / 'app.py'}" in log.read_text()
+
+
+def statuses(out: str) -> dict:
+    """{stage: status} from the launcher's table(s) in `out`."""
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in
+            ("first", "second", "third", "autoencoder", "curriculum", "fusion")]
+    return {r[0]: " ".join(r[1:3]) if r[1] in ("skipped", "attached", "shared") else r[1] for r in rows}
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_resubmitting_submits_only_what_is_not_done(tmp_path):
+    def submit(*args):
+        out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", *args, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    failed = submit("fail=second", f"hydra.sweep.dir={tmp_path}/s1")
+    ids = job_ids(tmp_path / "s1")
+    assert states(list(ids.values()))[ids[(0, "third")]] == "CANCELLED"
+    # Fixed: only second and third run again; first is reused, and second does not wait on a finished job.
+    fixed = submit(f"hydra.sweep.dir={tmp_path}/s2")
+    assert statuses(fixed.stdout) == {"first": "skipped (done)", "second": "submitted", "third": "submitted"}
+    again = job_ids(tmp_path / "s2")
+    assert scontrol(again[(0, "second")])["Dependency"] == "(null)"
+    assert set(states([again[(0, "second")], again[(0, "third")]]).values()) == {"COMPLETED"}
+    # Everything done: nothing is submitted.
+    nothing = submit(f"hydra.sweep.dir={tmp_path}/s3")
+    assert set(statuses(nothing.stdout).values()) == {"skipped (done)"} and "0 jobs submitted" in nothing.stdout
+    # rerun=second forces it and what needs it.
+    forced = submit(f"hydra.sweep.dir={tmp_path}/s4", "hydra.launcher.rerun=second")
+    assert statuses(forced.stdout) == {"first": "skipped (done)", "second": "submitted", "third": "submitted"}
+    forced_ids = job_ids(tmp_path / "s4")
+    assert set(states([forced_ids[(0, "second")], forced_ids[(0, "third")]]).values()) == {"COMPLETED"}
+    assert failed.stdout.count("submitted") >= 3
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path):
+    held = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/s1",
+                   "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
+    assert held.returncode == 0, held.stderr
+    first_ids = job_ids(tmp_path / "s1")
+    try:
+        # The same chain again while the first is still queued: attach, never a duplicate.
+        again = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/s2",
+                        cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert set(statuses(again.stdout).values()) == {"attached (queued)"}
+        assert job_ids(tmp_path / "s2") == first_ids
+        # A sweep whose two chains share every stage submits each stage once.
+        sweep = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=z", "+copy=1,2",
+                        f"hydra.sweep.dir={tmp_path}/s3", "+hydra.launcher.additional_parameters.hold=true",
+                        cwd=tmp_path)
+        assert sweep.returncode == 0, sweep.stderr
+        ids = job_ids(tmp_path / "s3")
+        assert [ids[(1, s)] for s in ("first", "second", "third")] == [ids[(0, s)] for s in ("first", "second", "third")]
+        assert "3 jobs submitted" in sweep.stdout
+        first_ids.update(ids)
+    finally:
+        cancel(list(set(first_ids.values())))

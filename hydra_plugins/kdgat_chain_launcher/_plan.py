@@ -225,3 +225,37 @@ def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, afte
     if extra:
         params["additional_parameters"] = extra
     return params
+
+
+def forced_stages(stages: "list[Stage]", rerun: "set[str]") -> "set[str]":
+    """The stages `rerun` names and every stage that needs one of them, however indirectly."""
+    forced = set(rerun)
+    for stage in stages:  # in dependency order, so one pass suffices
+        if forced.intersection(stage.needs):
+            forced.add(stage.name)
+    return forced
+
+
+def resume_actions(stages: "list[Stage]", markers: Mapping[str, Any], done, queued, rerun: "set[str]") -> dict:
+    """What to do with each stage: ("done", None), ("attached", job id) or ("submit", None).
+
+    A stage is done when its completion marker exists (the app names the
+    marker, keyed by what the stage trains from); one already queued or
+    running for the same marker is attached to rather than submitted twice.
+    `done(marker)` and `queued(marker) -> job id or None` ask the filesystem
+    and the cluster; `rerun` forces stages and their dependents.
+    """
+    forced = forced_stages(stages, rerun)
+    actions = {}
+    for stage in stages:
+        marker = markers.get(stage.name)
+        if marker and stage.name not in forced:
+            if done(marker):
+                actions[stage.name] = ("done", None)
+                continue
+            job = queued(marker)
+            if job:
+                actions[stage.name] = ("attached", job)
+                continue
+        actions[stage.name] = ("submit", None)
+    return actions

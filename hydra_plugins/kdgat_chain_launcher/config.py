@@ -59,6 +59,10 @@ class KdgatChainConf:
     # Job name: "{stage}" and any "{config.key}" of the job's config.
     job_name: str = "{stage}_{dataset.name}"
 
+    # Stages to train again although finished, with every stage that needs them:
+    # rerun=curriculum or rerun=[autoencoder,fusion].
+    rerun: Any = None
+
     # Requeue a stage that reaches its walltime (or is preempted) at most this
     # many times; the stage resumes from its checkpoint.
     max_num_timeout: int = 3

@@ -34,10 +34,14 @@ from hydra_plugins.kdgat_chain_launcher._plan import (
     gpu_warnings,
     job_name,
     plan_stages,
+    resume_actions,
     sbatch_parameters,
 )
 
 PREFIX = "kdgat_chain"
+QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
+LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+               "RESIZING", "SUSPENDED"}
 
 
 class StageFailed(RuntimeError):
@@ -93,6 +97,11 @@ class Chain:
     names: Dict[str, str]
     folder: Path
     warnings: List[str] = field(default_factory=list)
+    # From the app's stage nodes: the completion marker, and why the stage could never run.
+    markers: Dict[str, Optional[str]] = field(default_factory=dict)
+    missing: Dict[str, Optional[str]] = field(default_factory=dict)
+    # What the launcher does with each stage: ("submit" | "done" | "attached" | "shared", job id).
+    actions: Dict[str, Any] = field(default_factory=dict)
     job_ids: Dict[str, str] = field(default_factory=dict)
 
 
@@ -118,9 +127,13 @@ class KdgatChainLauncher(Launcher):
             chains = [self._plan(initial_job_idx + i, list(o), sweep_dir) for i, o in enumerate(job_overrides)]
         except PlanError as err:
             _fail(str(err))
+        self._resume(chains, can_ask_slurm=cluster == "slurm" and shutil.which("squeue") is not None)
         for chain in chains:
             for warning in chain.warnings:
                 print(f"{PREFIX}: warning: job {chain.num}: {warning}", file=sys.stderr)
+            for name, (action, _) in chain.actions.items():
+                if action == "submit" and chain.missing.get(name):
+                    _fail(f"job {chain.num}: stage {name} cannot run: {chain.missing[name]}")
         if self.params.get("dry_run"):
             self._dry_run(chains)
         elif cluster == "local":
@@ -143,8 +156,38 @@ class KdgatChainLauncher(Launcher):
         stages = plan_stages(pipeline)
         names = {s.name: job_name(self.params.get("job_name", "{stage}"), s.name,
                                   lambda key: OmegaConf.select(config, key, default=None)) for s in stages}
+        nodes = pipeline.get("stages") or {}
         return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
-                     folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages))
+                     folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages),
+                     markers={s.name: nodes[s.name].get("marker") for s in stages},
+                     missing={s.name: nodes[s.name].get("missing") for s in stages})
+
+    def _resume(self, chains: List[Chain], can_ask_slurm: bool) -> None:
+        """Decide, per stage, submit / skip (done) / attach (already queued); a marker two chains share
+        is submitted once and the second chain waits on it."""
+        rerun = self.params.get("rerun") or []
+        rerun = {rerun} if isinstance(rerun, str) else set(rerun)
+        live = _live_jobs() if can_ask_slurm else set()
+
+        def queued(marker: str) -> Optional[str]:
+            try:
+                job = json.loads(Path(marker + QUEUED).read_text())["job_id"]
+            except (OSError, ValueError, KeyError):
+                return None
+            return job if job in live else None
+
+        first_chain: Dict[str, int] = {}
+        for chain in chains:
+            chain.actions = resume_actions(chain.stages, chain.markers, lambda m: Path(m).exists(), queued, rerun)
+            for name, (action, job) in chain.actions.items():
+                marker = chain.markers.get(name)
+                if action == "attached":
+                    chain.job_ids[name] = job
+                elif action == "submit" and marker:
+                    if marker in first_chain:
+                        chain.actions[name] = ("shared", first_chain[marker])
+                    else:
+                        first_chain[marker] = chain.num
 
     def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
         return StageJob(self.hydra_context, self.task_function, chain.config, stage.name,
@@ -172,7 +215,7 @@ class KdgatChainLauncher(Launcher):
         return lines + list(self.params.get("setup") or [])
 
     def _parameters(self, chain: Chain, stage: Stage) -> Dict[str, Any]:
-        after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs]
+        after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs if chain.actions[n][0] != "done"]
         return sbatch_parameters(stage, self.params, chain.names[stage.name], after)
 
     # ------------------------------------------------------------------ the three ways to run
@@ -192,7 +235,8 @@ class KdgatChainLauncher(Launcher):
                     command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
                     setup=self._setup_lines(chain, stage, chain.folder / "config.yaml", None), **params)
                 verdict = _test_only(script) if can_test else "not checked (no sbatch here)"
-                rows.append(_row(chain, stage, "(dry run)", str(folder / "%j_0_log.out")))
+                rows.append(_row(chain, stage, "(dry run)", str(folder / "%j_0_log.out"),
+                                 chain.actions[stage.name][0]))
                 print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdict}) ---\n{script}")
             _print_table(rows)
         print(f"{PREFIX}: dry run: nothing submitted, nothing written")
@@ -206,10 +250,21 @@ class KdgatChainLauncher(Launcher):
         snapshot = self._snapshot(sweep_dir) if self.params.get("snapshot") else None
         manifest: Dict[str, Any] = {"sweep_dir": str(sweep_dir), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                     "cluster": "slurm", "chains": []}
+        by_marker: Dict[str, str] = {}
         for chain in chains:
             rows, records = [], []
             config_path = self._write_config(chain)
             for stage in chain.stages:
+                action, _ = chain.actions[stage.name]
+                marker = chain.markers.get(stage.name)
+                if action != "submit":
+                    if action == "shared":
+                        chain.job_ids[stage.name] = by_marker[marker]
+                    rows.append(_row(chain, stage, chain.job_ids.get(stage.name, "-"), "-", action))
+                    records.append(rows[-1])
+                    continue
+                if marker and Path(marker).exists():  # forced: set the old marker aside, it trains again
+                    os.replace(marker, f"{marker}.rerun-{time.strftime('%Y%m%d-%H%M%S')}")
                 try:
                     executor = submitit.SlurmExecutor(folder=chain.folder / stage.name / ".submitit",
                                                       python=self.params.get("python"),
@@ -222,18 +277,25 @@ class KdgatChainLauncher(Launcher):
                     _fail(f"job {chain.num}: sbatch refused stage {stage.name}: {_reason(err)}; "
                           f"cancelled what this chain had submitted ({cancelled or 'nothing'})")
                 chain.job_ids[stage.name] = job.job_id
+                if marker:
+                    by_marker[marker] = job.job_id
+                    Path(marker).parent.mkdir(parents=True, exist_ok=True)
+                    _write_atomic(Path(marker + QUEUED), json.dumps(
+                        {"job_id": job.job_id, "stage": stage.name, "sweep_dir": str(sweep_dir)}) + "\n")
                 log = str(job.paths.stdout)
                 script = str(job.paths.submission_file)
-                rows.append(_row(chain, stage, job.job_id, log))
+                rows.append(_row(chain, stage, job.job_id, log, "submitted"))
                 records.append({**rows[-1], "script": script, "script_text": _read(script),
                                 "config": str(config_path)})
             manifest["chains"].append({"num": chain.num, "overrides": chain.overrides, "stages": records})
             print(f"{PREFIX}: job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
             _print_table(rows)
-        all_ids = [i for c in chains for i in c.job_ids.values()]
+        new = sorted({r["job_id"] for c in manifest["chains"] for r in c["stages"] if r["status"] == "submitted"},
+                     key=int)
         _write_atomic(sweep_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        print(f"{PREFIX}: {len(all_ids)} jobs queued; manifest {sweep_dir / 'manifest.json'}")
-        print(f"{PREFIX}: to cancel them all: scancel {' '.join(all_ids)}")
+        print(f"{PREFIX}: {len(new)} jobs submitted; manifest {sweep_dir / 'manifest.json'}")
+        if new:
+            print(f"{PREFIX}: to cancel them all: scancel {' '.join(new)}")
 
     def _run_locally(self, chains: List[Chain], sweep_dir: Path) -> None:
         """The same plan on this machine: each stage in its own process, in order; a failure stops its dependents."""
@@ -244,7 +306,10 @@ class KdgatChainLauncher(Launcher):
             outcome: Dict[str, str] = {}
             self._write_config(chain)
             for stage in chain.stages:
-                blocked = [n for n in stage.needs if outcome.get(n) != "COMPLETED"]
+                if chain.actions[stage.name][0] == "done":
+                    outcome[stage.name] = "COMPLETED (already done)"
+                    continue
+                blocked = [n for n in stage.needs if not outcome.get(n, "").startswith("COMPLETED")]
                 if blocked:
                     outcome[stage.name] = f"SKIPPED (needs {', '.join(blocked)})"
                     continue
@@ -283,20 +348,30 @@ class KdgatChainLauncher(Launcher):
 
 # ---------------------------------------------------------------------- small helpers
 
-def _row(chain: Chain, stage: Stage, job_id: str, log: str) -> Dict[str, Any]:
+def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict[str, Any]:
     res = stage.resources
-    return {"stage": stage.name, "job_id": job_id, "job_name": chain.names[stage.name],
-            "depends_on": [chain.job_ids.get(n, n) for n in stage.needs], "walltime": res.walltime, "mem": res.mem,
+    status = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}.get(
+        status, status)
+    return {"stage": stage.name, "status": status, "job_id": job_id, "job_name": chain.names[stage.name],
+            "depends_on": [chain.job_ids.get(n, n) for n in stage.needs if chain.actions[n][0] != "done"],
+            "walltime": res.walltime, "mem": res.mem,
             "cpus": res.cpus, "gpus": res.gpus, "partition": res.partition, "log": log}
 
 
 def _print_table(rows: List[Dict[str, Any]]) -> None:
-    header = ("stage", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log")
-    cells = [(r["stage"], r["job_id"], ",".join(r["depends_on"]) or "-", r["walltime"], r["mem"], str(r["cpus"]),
-              str(r["gpus"]), r["log"]) for r in rows]
+    header = ("stage", "status", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log")
+    cells = [(r["stage"], r["status"], r["job_id"], ",".join(r["depends_on"]) or "-", r["walltime"], r["mem"],
+              str(r["cpus"]), str(r["gpus"]), r["log"]) for r in rows]
     widths = [max(len(str(c[i])) for c in cells + [header]) for i in range(len(header))]
     for line in [header] + cells:
         print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
+
+
+def _live_jobs() -> set:
+    """Ids of the jobs SLURM still has queued or running (a finished or forgotten id is never depended on)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True)
+    return {i for i, state in (line.split() for line in out.stdout.splitlines() if line.strip())
+            if state in LIVE_STATES}
 
 
 def _test_only(script: str) -> str:

@@ -52,6 +52,38 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    """Every pipeline with its stages, what each needs, and the resources each gets by default."""
+    from hydra_plugins.kdgat_chain_launcher import plan_stages
+    from kdgat.config import compose, group_options
+    from kdgat.presets import READS
+
+    def elsewhere(node, needs) -> str:
+        """What a stage reads that no stage of its pipeline makes: trained by an earlier run."""
+        presets = {cfg.pipeline.stages[n].preset for n in needs}
+        kinds = [f"{kind} ({node.teacher if kind == 'teacher' else '/'.join(makers)})"
+                 for kind, makers in READS[node.preset].items()
+                 if not presets & ({node.teacher} if kind == "teacher" else set(makers))]
+        return ", ".join(kinds) or "-"
+
+    for name in group_options("pipeline"):
+        if name == "custom":
+            print("custom:\n  any presets, 'pipeline.presets=[autoencoder,gat_normal,fusion]', each with its own "
+                  "default resources, ordered by what each reads\n")
+            continue
+        cfg = compose([f"pipeline={name}"])
+        rows = [(s.name, cfg.pipeline.stages[s.name].preset, ",".join(s.needs) or "-",
+                 elsewhere(cfg.pipeline.stages[s.name], s.needs), s.resources.walltime, s.resources.mem,
+                 str(s.resources.cpus), str(s.resources.gpus)) for s in plan_stages(cfg.pipeline)]
+        header = ("stage", "preset", "needs", "reads from earlier runs", "walltime", "mem", "cpus", "gpus")
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        print(f"{name}:")
+        for row in [header] + rows:
+            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kdgat.data.synth import LIKE
 
@@ -66,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=cmd_synth)
+
+    pipelines = sub.add_parser("pipelines", help="list the pipelines, their stages, needs and default resources")
+    pipelines.set_defaults(func=cmd_pipelines)
 
     data = sub.add_parser("data", help="inspect CAN datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -28,7 +28,37 @@ def register_resolvers() -> None:
                                     replace=True)
     # One token per process: the sweep directory of two submissions in the same second differs.
     OmegaConf.register_new_resolver("kdgat.unique", lambda: _UNIQUE, replace=True)
+    # A stage's completion marker, and why it cannot run: what the launcher reads to skip
+    # finished stages and to refuse a chain that could never run.
+    OmegaConf.register_new_resolver("kdgat.marker", _stage_marker, replace=True)
+    OmegaConf.register_new_resolver("kdgat.missing", _stage_missing, replace=True)
+
+
+def _stage_marker(*, _parent_, _root_):
+    from kdgat.artifacts import launcher_marker
+
+    return launcher_marker(_root_, _parent_._key())
+
+
+def _stage_missing(*, _parent_, _root_):
+    from kdgat.artifacts import launcher_missing
+
+    return launcher_missing(_root_, _parent_._key())
 CHECKED_GROUPS = ("pipeline", "dataset")
+
+
+def compose(overrides: list[str], resolve: bool = True):
+    """The job config `python train.py OVERRIDES` would run, composed without running anything."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=prepare_overrides(list(overrides)))
+    if resolve:
+        OmegaConf.resolve(cfg)
+    return cfg
 
 
 def group_options(group: str) -> list[str]:

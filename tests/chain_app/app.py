@@ -1,7 +1,8 @@
 """A small Hydra app that is not kdgat, to show the kdgat_chain launcher is generic.
 
-Each stage writes `<out>/<job num>-<stage>.done` holding the stages it found
-done before it; `fail=<stage>` makes that stage raise.
+Each stage writes `<out>/<tag>-<stage>.done` holding the stages it found
+done before it (that file is also the stage's completion marker for the
+launcher); `fail=<stage>` makes that stage raise.
 """
 
 from pathlib import Path
