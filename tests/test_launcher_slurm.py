@@ -336,3 +336,66 @@ def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path
         first_ids.update(ids)
     finally:
         cancel(list(set(first_ids.values())))
+
+
+def kdgat(*args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "kdgat.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def without_sacct(tmp_path) -> dict:
+    """An environment whose `sacct` fails the way it does on a cluster with accounting off."""
+    fake = tmp_path / "nosacct"
+    fake.mkdir(exist_ok=True)
+    (fake / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\nexit 1\n")
+    (fake / "sacct").chmod(0o755)
+    return {"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@pytest.mark.parametrize("accounting", ["sacct", "no sacct"])
+def test_status_names_the_failed_stage_behind_a_cancelled_one(tmp_path, accounting):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", "fail=second", f"hydra.sweep.dir={tmp_path}/s",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s")
+    states(list(ids.values()))
+    env = without_sacct(tmp_path) if accounting == "no sacct" else None
+    status = kdgat("status", str(tmp_path / "s"), cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    rows = {line.split()[1]: line for line in status.stdout.splitlines()[2:]}
+    assert "COMPLETED" in rows["first"] and "FAILED" in rows["second"]
+    assert "cancelled because second failed (exit 1, see" in rows["third"]
+    assert str(tmp_path / "s" / "0" / "second") in rows["third"]
+    logs = kdgat("logs", str(tmp_path / "s"), "second", cwd=tmp_path)
+    assert "stage second was asked to fail" in logs.stdout
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b", f"hydra.sweep.dir={tmp_path}/s",
+                  "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s")
+    try:
+        part = kdgat("cancel", str(tmp_path / "s"), "--stage", "second", cwd=tmp_path)
+        assert part.returncode == 0, part.stderr
+        gone = states([ids[(c, s)] for c in (0, 1) for s in ("second", "third")], deadline_s=30)
+        assert set(gone.values()) == {"CANCELLED"}
+        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+        assert ids[(0, "first")] in queue and ids[(1, "first")] in queue
+        everything = kdgat("cancel", str(tmp_path / "s"), cwd=tmp_path)
+        assert everything.returncode == 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+            if not set(ids.values()) & set(queue):
+                break
+            time.sleep(0.5)
+        assert not set(ids.values()) & set(queue)
+    finally:
+        cancel(list(ids.values()))

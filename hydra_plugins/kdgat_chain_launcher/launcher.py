@@ -353,6 +353,7 @@ def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict
     status = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}.get(
         status, status)
     return {"stage": stage.name, "status": status, "job_id": job_id, "job_name": chain.names[stage.name],
+            "needs": list(stage.needs),
             "depends_on": [chain.job_ids.get(n, n) for n in stage.needs if chain.actions[n][0] != "done"],
             "walltime": res.walltime, "mem": res.mem,
             "cpus": res.cpus, "gpus": res.gpus, "partition": res.partition, "log": log}

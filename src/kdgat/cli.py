@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,6 +85,47 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per chain and stage: job id, state, elapsed, memory used, and why it waits or was cancelled."""
+    from kdgat import slurm
+    from kdgat.status import describe, find_sweep, load_manifest
+
+    sweep = find_sweep(args.sweep)
+    manifest = load_manifest(sweep)
+    ids = [s["job_id"] for c in manifest["chains"] for s in c["stages"] if s["status"] == "submitted"]
+    rows = describe(manifest, slurm.jobs(ids))
+    print(f"sweep {sweep}")
+    header = ("job", "stage", "job id", "state", "elapsed", "memory", "")
+    cells = [(str(r.chain), r.stage, r.job_id, r.state, r.elapsed, r.memory, r.note) for r in rows]
+    widths = [max(len(c[i]) for c in cells + [header]) for i in range(6)]
+    for line in [header] + cells:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)) + f"  {line[6]}".rstrip())
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from kdgat import slurm
+    from kdgat.status import find_sweep, load_manifest, to_cancel
+
+    sweep = find_sweep(args.sweep)
+    ids = to_cancel(load_manifest(sweep), args.stage)
+    slurm.cancel(ids)
+    print(f"cancelled {len(ids)} jobs of {sweep}: {' '.join(ids) or '-'}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from kdgat.status import find_sweep, load_manifest, log_path
+
+    path = log_path(load_manifest(find_sweep(args.sweep)), args.stage, args.chain)
+    if args.follow:
+        os.execvp("tail", ["tail", "-F", str(path)])
+    if not path.is_file():
+        raise KdgatError(f"{path} does not exist yet: the job has not started")
+    sys.stdout.write(path.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kdgat.data.synth import LIKE
 
@@ -101,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipelines = sub.add_parser("pipelines", help="list the pipelines, their stages, needs and default resources")
     pipelines.set_defaults(func=cmd_pipelines)
+
+    status = sub.add_parser("status", help="what became of a submitted sweep's jobs (default: the newest)")
+    status.add_argument("sweep", nargs="?", help="sweep directory (holds manifest.json)")
+    status.set_defaults(func=cmd_status)
+    cancel = sub.add_parser("cancel", help="cancel a sweep's jobs, or one stage and what depends on it")
+    cancel.add_argument("sweep", nargs="?", help="sweep directory (default: the newest)")
+    cancel.add_argument("--stage", help="only this stage and the stages that need it")
+    cancel.set_defaults(func=cmd_cancel)
+    logs = sub.add_parser("logs", help="show a stage's SLURM log")
+    logs.add_argument("sweep", help="sweep directory")
+    logs.add_argument("stage")
+    logs.add_argument("--chain", type=int, help="the job number, when the sweep has several chains")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing as the log grows")
+    logs.set_defaults(func=cmd_logs)
 
     data = sub.add_parser("data", help="inspect CAN datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)

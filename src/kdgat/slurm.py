@@ -1,0 +1,97 @@
+"""What SLURM says about jobs: sacct when accounting is on, squeue and scontrol when it is not.
+
+The only module of kdgat that runs SLURM's commands (the launcher plugin
+submits on its own). `scontrol` forgets a job MinJobAge after it ends, so
+finished jobs are asked of sacct; without sacct, a job nobody knows any
+more is reported as "gone" rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+
+FIELDS = "JobID,State,ExitCode,Elapsed,Timelimit,ReqMem,MaxRSS,Reason"
+
+
+@dataclass
+class JobInfo:
+    job_id: str
+    state: str  # PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ... or GONE
+    exit_code: str = ""
+    elapsed: str = ""
+    timelimit: str = ""
+    req_mem: str = ""
+    max_rss_mb: float | None = None
+    reason: str = ""
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(cmd, 127, "", f"{cmd[0]}: not found")
+
+
+def _mb(text: str) -> float | None:
+    m = re.fullmatch(r"([\d.]+)([KMGT]?)", text.strip())
+    if not m:
+        return None
+    return float(m[1]) * {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[m[2]]
+
+
+def jobs(ids: list[str]) -> dict[str, JobInfo]:
+    """The state of each job id, from sacct if it answers, else from squeue and scontrol."""
+    if not ids:
+        return {}
+    found = _from_sacct(ids)
+    if found is None:
+        found = _from_squeue_scontrol(ids)
+    else:  # sacct has no reason for a waiting job: squeue does
+        pending = [i for i, info in found.items() if info.state == "PENDING"]
+        for i, reason in _squeue_reasons(pending).items():
+            found[i].reason = reason
+    return {i: found.get(i, JobInfo(i, "GONE")) for i in ids}
+
+
+def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
+    out = _run("sacct", "-n", "-P", "-o", FIELDS, "-j", ",".join(ids))
+    if out.returncode != 0:
+        return None
+    found: dict[str, JobInfo] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) != 8:
+            continue
+        job, state, code, elapsed, limit, req_mem, rss, reason = parts
+        base = job.split(".")[0]
+        if job == base:
+            found[job] = JobInfo(job, state.split()[0], code, elapsed, limit, req_mem, None, reason)
+        elif base in found and _mb(rss) is not None:  # a step: the job's peak memory is its largest step's
+            found[base].max_rss_mb = max(found[base].max_rss_mb or 0.0, _mb(rss))
+    return found
+
+
+def _squeue_reasons(ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    out = _run("squeue", "-h", "-o", "%i|%r", "-j", ",".join(ids))
+    return dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
+
+
+def _from_squeue_scontrol(ids: list[str]) -> dict[str, JobInfo]:
+    found = {}
+    for job in ids:
+        out = _run("scontrol", "show", "job", "-o", job)
+        if out.returncode != 0:
+            continue
+        info = dict(re.findall(r"(\w+)=(\S*)", out.stdout))
+        found[job] = JobInfo(job, info.get("JobState", "GONE"), info.get("ExitCode", ""), info.get("RunTime", ""),
+                             info.get("TimeLimit", ""), info.get("MinMemoryNode", ""), None, info.get("Reason", ""))
+    return found
+
+
+def cancel(ids: list[str]) -> None:
+    if ids:
+        _run("scancel", *ids)
