@@ -26,7 +26,7 @@ def test_every_resource_reaches_the_sbatch_parameters():
     params = sbatch_parameters(stage(needs=("a", "b")), {"partition": "gpu", "account": "lab", "qos": None,
                                                           "additional_parameters": {"exclude": "n1"}},
                                "vgae_hcrl_sa", ["101", "102"])
-    assert params["time"] == "08:00:00" and params["mem"] == "96G"
+    assert params["time"] == 480 and params["mem"] == "96G"  # minutes
     assert params["cpus_per_task"] == 16 and params["gres"] == "gpu:1"
     assert params["partition"] == "gpu" and params["account"] == "lab" and "qos" not in params
     assert params["additional_parameters"] == {"exclude": "n1", "dependency": "afterok:101:102",

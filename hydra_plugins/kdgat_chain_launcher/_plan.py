@@ -203,7 +203,8 @@ def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, afte
     res = stage.resources
     params: dict[str, Any] = {
         "job_name": name,
-        "time": res.walltime,  # submitit writes it as given: D-HH:MM:SS
+        # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
+        "time": -(-res.walltime_s // 60),
         "mem": res.mem,
         "cpus_per_task": res.cpus,
         "signal_delay_s": int(launcher.get("signal_delay_s") or 120),

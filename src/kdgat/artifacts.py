@@ -182,6 +182,19 @@ def trained_elsewhere(cfg: Any, reader: str, kind: str, makers: tuple[str, ...])
     return StageArtifacts(stage=rec["stage"], preset=rec["preset"], dir=path, fingerprint=rec["fingerprint"])
 
 
+def stage_log_link(cfg: Any, stage: str) -> Path:
+    """A stable path that points at the newest SLURM log of `stage` on this dataset (for tail -f)."""
+    return artifacts_root(cfg) / "slurm_runs" / cfg.dataset.name / f"{stage}.log"
+
+
+def point_log_link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
 def launcher_marker(cfg: Any, name: str) -> str | None:
     """The completion marker the launcher checks to skip stage `name`; None when it cannot be known yet
     (the dataset is still to be generated, or an input trained elsewhere is missing)."""

@@ -6,6 +6,7 @@ pipeline runs here, one after another, each skipped when already trained.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -39,6 +40,10 @@ def _run(cfg: Any) -> None:
     from kdgat.seeding import seed_everything
 
     stages = selected_stages(cfg)
+    if cfg.stage is not None and os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID"):
+        import submitit  # present in every job the launcher submits
+
+        artifacts.point_log_link(artifacts.stage_log_link(cfg, cfg.stage), submitit.JobEnvironment().paths.stdout)
     seed_everything(cfg.seed)
     root = ensure_dataset(cfg.dataset, artifacts.dataset_dir(cfg), progress=cfg.progress)
     for stage in stages:  # a missing input trained elsewhere (the student's teacher) stops us before any work

@@ -127,7 +127,7 @@ def fit(job: Fit) -> dict[str, Any]:
             "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
             "history": history, "rng": torch.get_rng_state(),
         })
-        if job.slow_epoch_s:
+        if job.slow_epoch_s and epoch + 1 < job.epochs:
             time.sleep(job.slow_epoch_s)
     job.model.load_state_dict(best_state)
     job.history.update(history)
