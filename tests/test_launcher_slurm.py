@@ -250,11 +250,15 @@ def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     assert set(markers) == {"autoencoder", "curriculum", "fusion"}
     assert markers["fusion"]["inputs"]["gat"]["fingerprint"] == markers["curriculum"]["fingerprint"]
     assert markers["fusion"]["slurm_job"] == ids[(0, "fusion")]
-    # The same command again: every stage is found done by its fingerprint, nothing is submitted.
+    # The same command again: every stage is found done by its fingerprint, nothing is submitted; a stage
+    # trained by other code is reused, and the table says so.
+    vgae_marker = next(p for p in runs.glob("autoencoder/*/done.json") if p.parent.name != "latest")
+    vgae_marker.write_text(json.dumps({**markers["autoencoder"], "code": {"commit": "0" * 40, "dirty": False}}))
     again = run_train("pipeline=teacher", "dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false",
                       "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={tmp_path}/sweep2", cwd=tmp_path, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "0 jobs submitted" in again.stdout and again.stdout.count("skipped (done)") == 3
+    assert "trained at commit 0000000000, code is now" in again.stdout
 
 
 @pytest.mark.slurm

@@ -100,6 +100,7 @@ class Chain:
     # From the app's stage nodes: the completion marker, and why the stage could never run.
     markers: Dict[str, Optional[str]] = field(default_factory=dict)
     missing: Dict[str, Optional[str]] = field(default_factory=dict)
+    notes: Dict[str, Optional[str]] = field(default_factory=dict)
     # What the launcher does with each stage: ("submit" | "done" | "attached" | "shared", job id).
     actions: Dict[str, Any] = field(default_factory=dict)
     job_ids: Dict[str, str] = field(default_factory=dict)
@@ -160,7 +161,8 @@ class KdgatChainLauncher(Launcher):
         return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
                      folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages),
                      markers={s.name: nodes[s.name].get("marker") for s in stages},
-                     missing={s.name: nodes[s.name].get("missing") for s in stages})
+                     missing={s.name: nodes[s.name].get("missing") for s in stages},
+                     notes={s.name: nodes[s.name].get("note") for s in stages})
 
     def _resume(self, chains: List[Chain], can_ask_slurm: bool) -> None:
         """Decide, per stage, submit / skip (done) / attach (already queued); a marker two chains share
@@ -352,6 +354,8 @@ def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict
     res = stage.resources
     status = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}.get(
         status, status)
+    if chain.notes.get(stage.name):
+        status += f"; {chain.notes[stage.name]}"
     return {"stage": stage.name, "status": status, "job_id": job_id, "job_name": chain.names[stage.name],
             "needs": list(stage.needs),
             "depends_on": [chain.job_ids.get(n, n) for n in stage.needs if chain.actions[n][0] != "done"],

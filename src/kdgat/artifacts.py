@@ -17,6 +17,7 @@ absolute, so a job started elsewhere reads what the submitting command meant.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ MARKER = "done.json"
 LATEST = "latest"
 # Settings that do not change what a stage learns, so stay out of fingerprints.
 NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"),
-                     "stage": ("needs", "resources", "uses_gpus", "marker", "missing")}
+                     "stage": ("needs", "resources", "uses_gpus", "marker", "missing", "note")}
 
 
 def absolute(path: str | Path) -> Path:
@@ -204,6 +205,22 @@ def launcher_marker(cfg: Any, name: str) -> str | None:
         return None
 
 
+def launcher_note(cfg: Any, name: str) -> str | None:
+    """Said beside a finished stage: it was trained by other code than this (it is reused all the same;
+    `hydra.launcher.rerun=<stage>` trains it again)."""
+    marker = launcher_marker(cfg, name)
+    if marker is None or not Path(marker).is_file():
+        return None
+    try:
+        then = json.loads(Path(marker).read_text()).get("code", {}).get("commit")
+    except (OSError, ValueError):
+        return None
+    now = code_version()["commit"]
+    if then and now and then != now:
+        return f"trained at commit {then[:10]}, code is now {now[:10]}"
+    return None
+
+
 def launcher_missing(cfg: Any, name: str) -> str | None:
     """Why stage `name` can never run as submitted (a missing dataset or teacher), for the launcher to
     refuse the chain before any sbatch; None when nothing is known to be missing."""
@@ -229,6 +246,7 @@ def require_finished(reader: str, inputs: dict[str, StageArtifacts]) -> None:
                              f"and has not finished: run stage={art.stage} first")
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
     """The git commit of the code that trained a model, and whether the tree had changes."""
     root = Path(__file__).resolve().parents[2]

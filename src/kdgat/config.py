@@ -32,12 +32,19 @@ def register_resolvers() -> None:
     # finished stages and to refuse a chain that could never run.
     OmegaConf.register_new_resolver("kdgat.marker", _stage_marker, replace=True)
     OmegaConf.register_new_resolver("kdgat.missing", _stage_missing, replace=True)
+    OmegaConf.register_new_resolver("kdgat.note", _stage_note, replace=True)
 
 
 def _stage_marker(*, _parent_, _root_):
     from kdgat.artifacts import launcher_marker
 
     return launcher_marker(_root_, _parent_._key())
+
+
+def _stage_note(*, _parent_, _root_):
+    from kdgat.artifacts import launcher_note
+
+    return launcher_note(_root_, _parent_._key())
 
 
 def _stage_missing(*, _parent_, _root_):

@@ -76,7 +76,8 @@ def describe(manifest: dict[str, Any], infos: dict[str, Any]) -> list[Row]:
         by_stage = {s["stage"]: s for s in chain["stages"]}
         for s in chain["stages"]:
             if s["status"].startswith("skipped"):
-                rows.append(Row(chain["num"], s["stage"], "-", "DONE", "", "", "already trained; not submitted"))
+                rows.append(Row(chain["num"], s["stage"], "-", "DONE", "", "",
+                                "already trained; not submitted" + s["status"].partition(")")[2]))
                 continue
             info = infos[s["job_id"]]
             note, memory = "", ""
