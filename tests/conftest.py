@@ -29,3 +29,13 @@ def run_train(*args: str, cwd: Path, env: dict | None = None, timeout: float = 6
 @pytest.fixture
 def compose_cfg():
     return compose
+
+
+@pytest.fixture
+def torch_probe(tmp_path_factory):
+    """Environment for a child process that prints TORCH_IMPORTED=<bool> to stderr when it exits."""
+    probe = tmp_path_factory.mktemp("probe")
+    (probe / "sitecustomize.py").write_text(
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(probe), os.environ.get("PYTHONPATH", "")) if p)}

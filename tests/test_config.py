@@ -115,18 +115,10 @@ def test_data_path_follows_kdgat_data_and_is_absolute(monkeypatch, tmp_path):
     assert compose("dataset=set_02").dataset.path == f"{tmp_path}/set_02"
 
 
-def test_cfg_job_shows_merged_resources_without_importing_torch(tmp_path):
-    # A sitecustomize that reports, at exit, whether torch was ever imported.
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
-    import os
-    env = {"PYTHONPATH": os.pathsep.join([str(probe), os.environ.get("PYTHONPATH", "")])}
+def test_cfg_job_shows_merged_resources_without_importing_torch(tmp_path, torch_probe):
     out = run_train("pipeline=teacher", "dataset=hcrl_sa", "resources.mem=200G",
                     "pipeline.stages.fusion.resources.walltime=01:00:00", "--cfg", "job", "--resolve",
-                    cwd=tmp_path, env=env, timeout=60)
+                    cwd=tmp_path, env=torch_probe, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "TORCH_IMPORTED=False" in out.stderr
     text = out.stdout

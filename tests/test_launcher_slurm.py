@@ -19,6 +19,14 @@ from conftest import ROOT, run_train
 
 APP = ROOT / "tests" / "chain_app" / "app.py"
 HAS_SLURM = shutil.which("sbatch") is not None
+
+
+def on_slurm(test):
+    """Marks a test that submits real jobs: slow, and run where a cluster answers (CI starts one)."""
+    for mark in (pytest.mark.slurm, pytest.mark.slow,
+                 pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")):
+        test = mark(test)
+    return test
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
 
 
@@ -57,12 +65,7 @@ def cancel(ids):
     subprocess.run(["scancel", *ids], capture_output=True)
 
 
-def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
+def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_probe):
     data = tmp_path / "data"
     made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", "hcrl_sa", "--out",
                            str(data / "hcrl_sa"), "--frames", "6000", "--quiet"], capture_output=True)
@@ -71,7 +74,7 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
         if HAS_SLURM else ""
     out = run_train("pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true",
                     f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path,
-                    env={"PYTHONPATH": str(probe), "KDGAT_DATA": str(data)}, timeout=60)
+                    env={**torch_probe, "KDGAT_DATA": str(data)}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "TORCH_IMPORTED=False" in out.stderr
     assert out.stdout.count("#!/bin/bash") == 3
@@ -81,7 +84,7 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
         assert line in out.stdout, line
     assert [p.name for p in (tmp_path / "sweep").iterdir()] == ["multirun.yaml"]
     assert not (tmp_path / "experimentruns").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
-        "data", "probe", "sweep"]
+        "data", "sweep"]
     if HAS_SLURM:
         assert "sbatch --test-only: ok" in out.stdout
         assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == queue_before
@@ -95,9 +98,7 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path):
       "pipeline.stages.fusion.resources.walltime='30'", "pipeline.stages.fusion.resources.gpus=0"],
      {"autoencoder": ("08:00:00", "64G"), "curriculum": ("12:00:00", "192G"), "fusion": ("00:30:00", "64G")}),
 ])
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, overrides, expected):
     sweep = tmp_path / "sweep"
     out = run_train("pipeline=teacher", *overrides, "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={sweep}",
@@ -123,9 +124,7 @@ def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, over
         cancel(list(ids.values()))
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 @pytest.mark.parametrize("args, chains", [
     (["pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain"], ["hcrl_sa"]),
     (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain"], ["hcrl_sa", "set_01"]),
@@ -153,9 +152,7 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
         cancel(list(ids.values()))
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_generic_app_chain_runs_in_order_and_exits_zero(tmp_path):
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -170,9 +167,7 @@ def test_generic_app_chain_runs_in_order_and_exits_zero(tmp_path):
     assert "#SBATCH --mem=2G" in script and "stage=second" in script
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_a_failing_stage_fails_its_job_and_cancels_its_dependents(tmp_path):
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", "fail=second", f"hydra.sweep.dir={tmp_path}/sweep",
                   cwd=tmp_path)
@@ -183,9 +178,7 @@ def test_a_failing_stage_fails_its_job_and_cancels_its_dependents(tmp_path):
     assert not (tmp_path / "x-third.done").exists()
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_a_failing_setup_line_fails_the_job(tmp_path):
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
                   "hydra.launcher.setup=[false,'echo after the failed line']", cwd=tmp_path)
@@ -196,9 +189,7 @@ def test_a_failing_setup_line_fails_the_job(tmp_path):
     assert not list(tmp_path.glob("*.done"))
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_an_sbatch_refused_mid_chain_leaves_nothing_queued(tmp_path):
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
                   "pipeline.stages.third.resources.gpus=3", "hydra.launcher.setup=['sleep 10']", cwd=tmp_path)
@@ -235,9 +226,7 @@ def test_local_backend_runs_the_plan_here_and_stops_at_a_failure(tmp_path):
     assert "third: SKIPPED (needs second)" in failing.stdout
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     out = run_train("pipeline=teacher", "dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false",
                     "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=120)
@@ -261,9 +250,7 @@ def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     assert "trained at commit 0000000000, code is now" in again.stdout
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_snapshot_runs_the_code_as_submitted(tmp_path):
     """With snapshot=true the stages import the copy in the sweep, not the working tree."""
     out = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.snapshot=true", f"out={tmp_path}",
@@ -286,9 +273,7 @@ def statuses(out: str) -> dict:
     return {r[0]: " ".join(r[1:3]) if r[1] in ("skipped", "attached", "shared") else r[1] for r in rows}
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_resubmitting_submits_only_what_is_not_done(tmp_path):
     def submit(*args):
         out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", *args, cwd=tmp_path)
@@ -315,9 +300,7 @@ def test_resubmitting_submits_only_what_is_not_done(tmp_path):
     assert failed.stdout.count("submitted") >= 3
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path):
     held = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/s1",
                    "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
@@ -357,9 +340,7 @@ def without_sacct(tmp_path) -> dict:
     return {"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 @pytest.mark.parametrize("accounting", ["sacct", "no sacct"])
 def test_status_names_the_failed_stage_behind_a_cancelled_one(tmp_path, accounting):
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", "fail=second", f"hydra.sweep.dir={tmp_path}/s",
@@ -378,9 +359,7 @@ def test_status_names_the_failed_stage_behind_a_cancelled_one(tmp_path, accounti
     assert "stage second was asked to fail" in logs.stdout
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
     out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b", f"hydra.sweep.dir={tmp_path}/s",
                   "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
@@ -406,9 +385,7 @@ def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
         cancel(list(ids.values()))
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")
+@on_slurm
 def test_a_stage_that_reaches_its_walltime_is_requeued_and_resumes(tmp_path):
     """Walltime 2 min, signal 90 s before it, 20 s per epoch: each run finishes about one epoch, is signalled,
     checkpointed and requeued; the last run ends the training at max_epochs (local cluster: cred_expire 30 s)."""
