@@ -405,3 +405,17 @@ def test_a_stage_that_reaches_its_walltime_is_requeued_and_resumes(tmp_path):
     assert resumed and started == [1, 2, 3]  # each epoch once: every run starts after the last checkpoint
     metrics = tmp_path / "experimentruns" / "synthetic" / "autoencoder" / "latest" / "metrics.json"
     assert json.loads(metrics.read_text())["training"]["epochs_run"] == 3
+
+
+@on_slurm
+def test_shell_metacharacters_and_newlines_in_values_are_never_executed(tmp_path):
+    odd = tmp_path / "a dir; with $(touch PWNED1) & spaces"
+    odd.mkdir()
+    out = run_app("hydra/launcher=kdgat_chain", f"out='{odd}'", f"hydra.sweep.dir='{odd}/sweep'",
+                  f"+evil='x\ntouch {tmp_path}/PWNED2 `touch {tmp_path}/PWNED3`'", "name='n;touch PWNED4'",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(odd / "sweep")
+    assert set(states(list(ids.values())).values()) == {"COMPLETED"}
+    assert (odd / "x-third.done").is_file()
+    assert not list(tmp_path.rglob("PWNED*"))

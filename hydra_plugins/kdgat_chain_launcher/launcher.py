@@ -207,9 +207,8 @@ class KdgatChainLauncher(Launcher):
                               f"{self.params.get('stage_key', 'stage')}={stage.name}"])
         lines = [
             "set -e  # a failing set-up line fails the job",
-            f"# {PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
-            f"# frozen config: {config_path}",
-            f"# the same stage by hand: {command}",
+            *(_comment(text) for text in (f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
+                                          f"frozen config: {config_path}", f"the same stage by hand: {command}")),
         ]
         if snapshot is not None:
             paths = ":".join(shlex.quote(str(snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
@@ -349,6 +348,11 @@ class KdgatChainLauncher(Launcher):
 
 
 # ---------------------------------------------------------------------- small helpers
+
+def _comment(text: str) -> str:
+    """A script comment that no newline in a path or value can turn into a command."""
+    return "# " + text.replace("\r", "\\r").replace("\n", "\\n")
+
 
 def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict[str, Any]:
     res = stage.resources
