@@ -116,6 +116,18 @@ class KdgatChainLauncher(Launcher):
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        # Hydra's sweeper composes every job's config to validate the batch, then we compose each again
+        # to plan it; composing is most of a sweep's submit time, so the second asks the first's result.
+        loader = hydra_context.config_loader
+        compose, composed = loader.load_sweep_config, {}
+
+        def load_sweep_config(master_config: DictConfig, sweep_overrides: List[str]) -> DictConfig:
+            key = (id(master_config), tuple(sweep_overrides))
+            if key not in composed:
+                composed[key] = compose(master_config, sweep_overrides)
+            return composed[key]
+
+        loader.load_sweep_config = load_sweep_config
 
     # ------------------------------------------------------------------ planning
 
