@@ -15,7 +15,8 @@ import pytest
 
 import kdgat.data.dataset as dataset_mod
 from kdgat.atomic import atomic_write, locked, write_text_atomic
-from kdgat.data.dataset import cache_key, prepare
+from kdgat.data.dataset import prepare
+from kdgat.data.identity import cache_key
 from kdgat.data.formats import read_frames, write_frames
 from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs, count_windows
 from kdgat.errors import KdgatError

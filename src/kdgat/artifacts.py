@@ -58,7 +58,7 @@ def cache_dir(cfg: Any) -> Path:
 
 def data_key(cfg: Any) -> str:
     """Identity of the raw files plus the preprocessing settings (kdgat.data.dataset's cache key)."""
-    from kdgat.data.dataset import cache_key
+    from kdgat.data.identity import cache_key
 
     p = cfg.preprocess
     return cache_key(dataset_dir(cfg), window=p.window, stride=p.stride, val_fraction=p.val_fraction,

@@ -31,14 +31,12 @@ import numpy as np
 
 from kdgat.atomic import locked, save_npz_atomic, write_json_atomic
 from kdgat.data.frames import ReadReport
-from kdgat.data.graphs import GRAPHSET_VERSION, GraphSet, Vocabulary, build_graphs, count_windows, make_split
+from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs, make_split
+from kdgat.data.identity import FORMAT_VERSION, as_layout, file_groups, key_of, preprocessing_settings, raw_identity
 from kdgat.errors import KdgatError
 
 log = logging.getLogger(__name__)
 
-# Bump when the graphs' meaning changes (features, scaling, file layout): old
-# cache entries then stop matching instead of being read as the new thing.
-FORMAT_VERSION = GRAPHSET_VERSION  # a change to the graph features rebuilds every cache
 MANIFEST = "manifest.json"
 VOCAB = "vocab.json"
 SPLIT = "split.npz"
@@ -66,62 +64,6 @@ class Prepared:
 # --------------------------------------------------------------------------- key
 
 
-def _layout(layout_or_root: Any):
-    if isinstance(layout_or_root, (str, os.PathLike)):
-        from kdgat.data.layout import discover
-
-        return discover(Path(layout_or_root))
-    return layout_or_root
-
-
-def _settings(window: int, stride: int | None, val_fraction: float, seed: int) -> dict[str, Any]:
-    stride = window if stride is None else stride
-    count_windows(0, window, stride)  # raises KdgatError on a bad window or stride
-    if not 0.0 <= float(val_fraction) < 1.0:
-        raise KdgatError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-    return {
-        "window": int(window),
-        "stride": int(stride),
-        "val_fraction": float(val_fraction),
-        "seed": int(seed),
-        "format_version": FORMAT_VERSION,
-    }
-
-
-def _groups(layout) -> list[tuple[str, str, list[Path]]]:
-    """(role, name, files) for every train folder and test scenario, in the layout's order."""
-    out = [("train", name, sorted(Path(p) for p in files)) for name, files in layout.train.items()]
-    out += [("test", name, sorted(Path(p) for p in files)) for name, files in layout.test.items()]
-    return out
-
-
-def raw_identity(layout) -> list[dict[str, Any]]:
-    """The raw files as (relative path, size, mtime_ns): cheap to compute, changes with the data."""
-    root = Path(layout.root)
-    ident = []
-    for role, name, files in _groups(layout):
-        for path in files:
-            st = path.stat()
-            try:
-                rel = path.resolve().relative_to(root.resolve()).as_posix()
-            except ValueError:
-                rel = path.as_posix()
-            ident.append({"role": role, "group": name, "path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    return ident
-
-
-def cache_key(layout_or_root: Any, *, window: int = 100, stride: int | None = None, val_fraction: float = 0.2,
-              seed: int = 0) -> str:
-    """Hash of the raw files' identity and the preprocessing settings (16 hex digits)."""
-    layout = _layout(layout_or_root)
-    return _key(raw_identity(layout), _settings(window, stride, val_fraction, seed))
-
-
-def _key(identity: list[dict[str, Any]], settings: dict[str, Any]) -> str:
-    doc = json.dumps({"files": identity, "settings": settings}, sort_keys=True)
-    return hashlib.sha256(doc.encode()).hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- prepare
 
 
@@ -144,12 +86,12 @@ def prepare(
     vocabulary is built from the train split alone, so val meets unknown ids
     the way the test scenarios do.
     """
-    layout = _layout(layout_or_root)
-    settings = _settings(window, stride, val_fraction, seed)
+    layout = as_layout(layout_or_root)
+    settings = preprocessing_settings(window, stride, val_fraction, seed)
     if not layout.train:
         raise KdgatError(f"{layout.root}: no train_* folder with CAN files; cannot build a vocabulary or a split")
     identity = raw_identity(layout)
-    key = _key(identity, settings)
+    key = key_of(identity, settings)
     directory = Path(cache_dir).absolute() / key
 
     found = _Cache(directory).load()
@@ -257,7 +199,7 @@ def _build(layout, directory: Path, key: str, identity, settings, old: _Cache, p
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)  # from here on the directory is incomplete
 
-    groups = _groups(layout)
+    groups = file_groups(layout)
     n_files = sum(len(files) for _, _, files in groups)
     files_bar = tqdm(total=n_files, desc=f"reading {Path(layout.root).name}", unit="file", disable=not progress)
     windows_bar = tqdm(desc="building graphs", unit="window", disable=not progress)

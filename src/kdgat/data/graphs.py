@@ -37,6 +37,7 @@ import numpy as np
 
 from kdgat.atomic import atomic_write, write_json_atomic
 from kdgat.data.frames import Frames
+from kdgat.data.identity import GRAPHSET_VERSION, check_window
 from kdgat.errors import KdgatError
 
 NODE_FEATURES = (
@@ -44,7 +45,6 @@ NODE_FEATURES = (
     "count", "log_iat_ms", "rel_pos",
 )  # fmt: skip
 EDGE_FEATURES = ("count", "log_dt_ms")
-GRAPHSET_VERSION = 2
 # Timing features are log1p(milliseconds) / log1p(1000): a 1 s gap is 1.0, so
 # they share the [0, ~1] range of the other features and none dominates a
 # reconstruction error.
@@ -408,15 +408,8 @@ def collate_batch(graphs: GraphSet, indices: Sequence[int] | np.ndarray):
 
 def count_windows(n_frames: int, window: int, stride: int) -> int:
     """How many whole windows ``build_graphs`` makes from ``n_frames`` frames."""
-    _check_window(window, stride)
+    check_window(window, stride)
     return 0 if n_frames < window else (n_frames - window) // stride + 1
-
-
-def _check_window(window: int, stride: int) -> None:
-    if int(window) != window or window < 2:
-        raise KdgatError(f"window must be an integer of at least 2 frames, got {window!r}")
-    if int(stride) != stride or stride < 1:
-        raise KdgatError(f"stride must be a positive integer number of frames, got {stride!r}")
 
 
 CHUNK_SLOTS = 1 << 18  # frames-in-windows handled per vectorised step: bounds the temporaries
@@ -436,7 +429,7 @@ def build_graphs(
     whole-array numpy (see ``_build_block``), never a loop per frame or window.
     """
     stride = window if stride is None else stride
-    _check_window(window, stride)
+    check_window(window, stride)
     W, stride = int(window), int(stride)
     G = count_windows(len(frames), W, stride)
     if G == 0:
