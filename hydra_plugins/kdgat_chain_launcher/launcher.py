@@ -113,6 +113,7 @@ class KdgatChainLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.hydra_context: Any = None
         self.task_function: Any = None
+        self._node_state: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
@@ -204,8 +205,18 @@ class KdgatChainLauncher(Launcher):
                         first_chain[marker] = chain.num
 
     def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
-        return StageJob(self.hydra_context, self.task_function, chain.config, stage.name,
-                        self.params.get("stage_key", "stage"), Singleton.get_state())
+        """What each job unpickles: the chain's frozen config and the task, and of Hydra's state only the
+        resolvers and callbacks (not the config store or loader, which a frozen config no longer needs
+        and which would make every job's pickle some 180 KB)."""
+        if self._node_state is None:
+            from hydra.types import HydraContext
+            from omegaconf.basecontainer import BaseContainer
+
+            self._node_state = (HydraContext(config_loader=None, callbacks=self.hydra_context.callbacks),
+                                {"instances": {}, "omegaconf_resolvers": dict(BaseContainer._resolvers)})
+        context, state = self._node_state
+        return StageJob(context, self.task_function, chain.config, stage.name, self.params.get("stage_key", "stage"),
+                        state)
 
     def _write_config(self, chain: Chain) -> Path:
         """The chain's frozen config, beside its stages, for people to read."""
