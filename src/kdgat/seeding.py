@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -12,7 +11,6 @@ def seed_everything(seed: int) -> None:
     """Seed Python, numpy and, when it is loaded, torch (never imported just for this)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     torch = __import__("sys").modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
