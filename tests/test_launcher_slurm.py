@@ -248,6 +248,14 @@ def test_tiny_synthetic_teacher_chain_completes_on_the_cluster(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "0 jobs submitted" in again.stdout and again.stdout.count("skipped (done)") == 3
     assert "trained at commit 0000000000, code is now" in again.stdout
+    # A changed VGAE setting changes the VGAE's fingerprint and so those of everything downstream: all three run.
+    changed = run_train("pipeline=teacher", "dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false",
+                        "pipeline.stages.autoencoder.lr=0.002", "hydra/launcher=kdgat_chain",
+                        f"hydra.sweep.dir={tmp_path}/sweep3", "+hydra.launcher.additional_parameters.hold=true",
+                        cwd=tmp_path, timeout=120)
+    assert changed.returncode == 0, changed.stderr
+    cancel(list(job_ids(tmp_path / "sweep3").values()))
+    assert statuses(changed.stdout) == {"autoencoder": "submitted", "curriculum": "submitted", "fusion": "submitted"}
 
 
 @on_slurm
