@@ -19,6 +19,7 @@ from torch_geometric.data import Batch, Data  # noqa: E402
 from kdgat.models import count_parameters  # noqa: E402
 from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
 from kdgat.models.gat import GATClassifier, kd_loss  # noqa: E402
+from kdgat.models.profile import NormalProfile, normal_nodes  # noqa: E402
 from kdgat.models.vgae import GraphVGAE, neighbor_targets  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
@@ -102,6 +103,56 @@ def test_student_parameter_counts(num_ids):
     assert teacher > 1_000_000  # 512-wide layers, as in the reference
     assert students[0.5] * 6 <= teacher
     assert students[0.25] < students[0.5] < students[0.75] < teacher
+
+
+# --------------------------------------------------------------------------- per-ID normal profile
+
+
+def test_profile_measures_known_ids_and_their_means():
+    import numpy as np
+
+    # ids 1 and 2 in 6 normal windows each, id 3 in only 2: too few for a profile of its own
+    node_id = np.array([1] * 6 + [2] * 6 + [3] * 2)
+    x = np.zeros((14, 2))
+    x[:6, 0] = 0.2
+    x[6:12, 1] = 0.6
+    x[12:, 0] = 0.9
+    prof = NormalProfile(5, 2).fit(node_id, x)
+    assert prof.ids(torch.tensor([0, 1, 2, 3, 4])).tolist() == [0, 1, 2, 0, 0]
+    dev = prof.deviation(torch.tensor([1, 2, 3]), torch.tensor([[0.2, 0.0], [0.0, 0.1], [0.0, 0.0]]))
+    overall = x.mean(axis=0)
+    assert torch.allclose(dev[0], torch.zeros(2), atol=1e-6)  # id 1 at its usual values
+    assert torch.allclose(dev[1], torch.tensor([0.0, -0.5]), atol=1e-6)  # id 2's field 1 is 0.5 below its mean
+    assert torch.allclose(dev[2], -torch.tensor(overall, dtype=torch.float32), atol=1e-6)  # id 3: all nodes' mean
+    # compact classes: the known ids renumbered 1..K, every other id class 0
+    compact = NormalProfile(5, 2, classes=3).fit(node_id, x)
+    assert compact.ids(torch.tensor([0, 1, 2, 3, 4])).tolist() == [0, 1, 2, 0, 0]
+    with pytest.raises(ValueError):
+        NormalProfile(5, 2, classes=2).fit(node_id, x)  # 2 known ids + "other" need 3 classes
+
+
+def test_profile_travels_with_the_state_dict():
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    batch = random_batch(num_ids=10)
+    a = GATClassifier(10, F_IN, **gat_sizes(SIZES.gat.student, 0.5))
+    a.profile.fit(np.repeat(np.arange(1, 6), 5), torch.rand(25, F_IN, generator=gen).numpy())
+    b = GATClassifier(10, F_IN, **gat_sizes(SIZES.gat.student, 0.5))
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    assert torch.equal(a.profile.id_map, b.profile.id_map) and torch.equal(a(batch), b(batch))
+    assert b.profile.ids(torch.arange(10)).tolist() == [0, 1, 2, 3, 4, 5, 0, 0, 0, 0]
+
+
+def test_normal_nodes_takes_the_nodes_of_normal_windows():
+    import numpy as np
+    from types import SimpleNamespace
+
+    g = SimpleNamespace(y=np.array([0, 1, 0]), node_ptr=np.array([0, 2, 5, 6]), node_id=np.arange(6),
+                        x=np.arange(12.0).reshape(6, 2))
+    ids, x = normal_nodes(g)
+    assert ids.tolist() == [0, 1, 5] and x[:, 0].tolist() == [0.0, 2.0, 10.0]
 
 
 def test_count_parameters_counts_scalars():
@@ -226,6 +277,46 @@ def test_vgae_anomaly_score_flags_outliers():
     assert one.item() > s_normal.max().item()
 
 
+def test_vgae_decodes_over_the_ids_of_normal_traffic_and_scales_its_score():
+    import numpy as np
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    windows = [pattern_graph(gen) for _ in range(16)]  # ids 1..8 in every window
+    normal = Batch.from_data_list(windows)
+    node_id, x = normal.node_id.numpy(), normal.x.numpy()
+    classes = int(NormalProfile.known(node_id, 50).sum()) + 1
+    assert classes == 9
+    model = GraphVGAE(50, F_IN, classes=classes, **dict(SIZES.vgae.student))
+    model.profile.fit(node_id, x)
+    out = model(normal)
+    assert out["id_logits"].shape == out["nbr_logits"].shape == (normal.num_nodes, 9)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(100):
+        opt.zero_grad()
+        model.loss(normal)[0].backward()
+        opt.step()
+    model.fit_score([normal])
+    assert model.training  # mode restored
+    # on the windows it was scaled on, each term's median is 0 and its 99th percentile 1
+    model.eval()
+    terms = torch.stack(model._terms(normal), dim=-1)
+    standard = (terms - model.score_center) / model.score_scale
+    assert torch.allclose(standard.median(dim=0).values, torch.zeros(2), atol=1e-5)
+    assert torch.allclose(torch.quantile(standard, 0.99, dim=0), torch.ones(2), atol=1e-4)
+    assert (model.residual_scale >= 0.01).all()
+    # an ID normal traffic never has (30) is class 0, and a window with it scores above every normal one
+    g = pattern_graph(gen)
+    g.node_id[2] = 30
+    assert model.profile.ids(torch.tensor([30])).item() == 0
+    assert model.anomaly_score(Batch.from_data_list([g])).item() > model.anomaly_score(normal).max().item()
+    # saved and loaded like every model: config + state_dict, scales included
+    again = GraphVGAE(**model.config)
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again.anomaly_score(normal), model.anomaly_score(normal))
+
+
 def test_vgae_sizes_parameter_counts():
     teacher = count_parameters(GraphVGAE(60, F_IN, **dict(SIZES.vgae.teacher)))
     student = count_parameters(GraphVGAE(60, F_IN, **dict(SIZES.vgae.student)))
@@ -258,6 +349,12 @@ def test_fusion_state_and_rewards():
     assert rewards(torch.tensor([20, 20]), states, labels).tolist() == [1.0, 1.0]
     assert rewards(torch.tensor([0, 0]), states, labels).tolist() == [-1.0, -1.0]
     assert rewards(torch.tensor([0, 0]), states, labels, wrong_reward=0.0).tolist() == [0.0, 0.0]
+    # margin: + margin * (2y - 1) * (2 * fused - 1); α = 1 fuses to the GAT's 0.7 and 0.1, α = 0 to 0.2 and 0.9
+    got = rewards(torch.tensor([20, 0]), states, labels, margin=0.5)
+    assert got.tolist() == pytest.approx([1 + 0.5 * 0.4, -1 - 0.5 * 0.8])
+    # a right decision always outscores a wrong one, and among right ones the more confident wins
+    fine = rewards(torch.tensor([20, 15, 10]), states[:1].repeat(3, 1), labels[:1].repeat(3), margin=0.5)
+    assert fine[0] > fine[1] > 1 > -1 > fine[2]  # α = 1 fuses to 0.7, α = 0.75 to 0.575, α = 0.5 to 0.45
     assert QNetwork(STATE_DIM, 21, 16)(states).shape == (2, 21)
 
 

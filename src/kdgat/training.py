@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import os
 import sys
 import time
@@ -76,6 +77,9 @@ class Fit:
     desc: str
     progress: bool = True
     slow_epoch_s: float = 0.0
+    # "cosine": the learning rate falls from its initial value towards 0 over `epochs` (set at the start of
+    # each epoch, from the epoch number alone, so a resumed run gets the same rates); "constant": it stays.
+    lr_schedule: str = "constant"
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -106,6 +110,7 @@ def fit(job: Fit) -> dict[str, Any]:
         if stale >= job.patience:
             break
         t0 = time.perf_counter()
+        _set_lr(job, epoch)
         job.model.train()
         row = dict(job.train_epoch(epoch, batches))
         job.model.eval()
@@ -115,7 +120,8 @@ def fit(job: Fit) -> dict[str, Any]:
         for k, v in row.items():
             history.setdefault(k, []).append(float(v))
         score = row[job.monitor]
-        if best is None or (score > best if job.mode == "max" else score < best):
+        # A tie goes to the later epoch: further trained, and at a lower rate under the cosine schedule.
+        if best is None or (score >= best if job.mode == "max" else score <= best):
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(job.model.state_dict())
         else:
@@ -133,6 +139,16 @@ def fit(job: Fit) -> dict[str, Any]:
     job.history.update(history)
     return {"epochs_run": len(next(iter(history.values()), [])), "best_epoch": best_epoch + 1,
             "best_" + job.monitor: best, "resumed_from_epoch": start, "history": history}
+
+
+def _set_lr(job: Fit, epoch: int) -> None:
+    if job.lr_schedule == "constant":
+        return
+    if job.lr_schedule != "cosine":
+        raise KdgatError(f"unknown train.lr_schedule {job.lr_schedule!r}; use constant or cosine")
+    for group in job.optimizer.param_groups:
+        base = group.setdefault("initial_lr", group["lr"])
+        group["lr"] = base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(job.epochs, 1)))
 
 
 def _resume(job: Fit) -> dict[str, Any] | None:

@@ -6,7 +6,9 @@ with α chosen from ``ALPHAS`` = {0, 0.05, …, 1} (21 actions) by a Q-network
 that reads a small state built from the two models' outputs.
 
 Episodes are one step long (γ = 0): the agent sees a window, picks α, gets the
-reward (+1 for a correct decision, ``wrong_reward`` = −1 otherwise) and the
+reward (+1 for a correct decision, ``wrong_reward`` = −1 otherwise, plus
+``margin`` times the fused score's signed margin ``(2y − 1)(2·fused − 1)``, see
+``rewards``) and the
 episode ends. The DQN target ``r + γ · max_a' Q_target(s', a')`` is therefore
 just ``r``: there is no bootstrapping, so **no target network** is needed,
 and the "replay" is plain minibatches of windows sampled afresh each step
@@ -50,12 +52,24 @@ def fuse(alpha: Tensor, gat_prob: Tensor, vgae_score: Tensor) -> Tensor:
     return alpha * gat_prob + (1 - alpha) * vgae_score
 
 
-def rewards(actions: Tensor, states: Tensor, labels: Tensor, wrong_reward: float = -1.0) -> Tensor:
-    """+1 where ``fuse(ALPHAS[action]) ≥ 0.5`` matches the label (1 = attack), ``wrong_reward`` elsewhere."""
+def rewards(actions: Tensor, states: Tensor, labels: Tensor, wrong_reward: float = -1.0,
+            margin: float = 0.0) -> Tensor:
+    """+1 where ``fuse(ALPHAS[action]) ≥ 0.5`` matches the label (1 = attack), ``wrong_reward`` elsewhere,
+    plus ``margin * (2y - 1) * (2 * fused - 1)``.
+
+    The margin term is in [0, margin] for a correct decision and in [-margin, 0] for a wrong one, so a
+    wrong decision never outscores a right one (for any ``wrong_reward`` below 1). What it adds is a preference among the many weights that all land on the right side of 0.5 (with a
+    plain +-1 they tie, and the Q-network picks among them arbitrarily): the weight that makes the fused
+    score confidently right, i.e. the model that is confidently right on this kind of window.
+    """
     alpha = ALPHAS.to(states.device)[actions]
-    decision = (fuse(alpha, states[:, 1], states[:, 0]) >= 0.5).long()
-    correct = decision == labels.long().reshape(-1)
-    return torch.where(correct, torch.ones_like(alpha), torch.full_like(alpha, wrong_reward))
+    fused = fuse(alpha, states[:, 1], states[:, 0])
+    y = labels.long().reshape(-1)
+    correct = (fused >= 0.5).long() == y
+    base = torch.where(correct, torch.ones_like(alpha), torch.full_like(alpha, wrong_reward))
+    if margin:
+        base = base + margin * (2 * y - 1).to(fused.dtype) * (2 * fused - 1)
+    return base
 
 
 class QNetwork(nn.Module):
@@ -77,14 +91,15 @@ class FusionAgent(nn.Module):
     """ε-greedy DQN agent over ``ALPHAS`` with one-step episodes (γ = 0, no target network)."""
 
     def __init__(self, state_dim: int = STATE_DIM, hidden: int = 64, lr: float = 1e-3, seed: int = 0,
-                 wrong_reward: float = -1.0, huber: bool = True):
+                 wrong_reward: float = -1.0, huber: bool = True, margin: float = 0.0):
         super().__init__()
         with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
             torch.manual_seed(seed)
             self.q = QNetwork(state_dim, len(ALPHAS), hidden)
-        self.config = dict(state_dim=state_dim, hidden=hidden, lr=lr, seed=seed, wrong_reward=wrong_reward,
+        self.config = dict(state_dim=state_dim, hidden=hidden, lr=lr, seed=seed, wrong_reward=wrong_reward, margin=margin,
                            huber=huber)  # fmt: skip
         self.wrong_reward = wrong_reward
+        self.margin = margin
         self.huber = huber
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=lr)
         self.generator = torch.Generator().manual_seed(seed)  # exploration and sampling, CPU
@@ -146,7 +161,7 @@ class FusionAgent(nn.Module):
             idx = torch.randint(n, (min(batch_size, n),), generator=self.generator).to(states.device)
             s, y = states[idx], labels[idx]
             a = self.act(s, epsilon)
-            losses.append(self.train_step(s, a, rewards(a, s, y, self.wrong_reward)))
+            losses.append(self.train_step(s, a, rewards(a, s, y, self.wrong_reward, self.margin)))
             if log_every and (step + 1) % log_every == 0:
                 recent = sum(losses[-log_every:]) / log_every
                 log(f"fusion step {step + 1}/{steps}: loss {recent:.4f} epsilon {epsilon:.3f}")

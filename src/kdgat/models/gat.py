@@ -2,14 +2,17 @@
 ``distillation``), and the distillation loss.
 
 Per node, the CAN id's learned embedding is concatenated with the node
-features; ``layers`` GATConv layers (edge features = ``edge_attr``, heads
+features and with their deviation from the ID's normal profile
+(``kdgat.models.profile``: per-ID feature means on the normal training
+windows, fitted by the stage before training; IDs without a profile use the
+unknown slot); ``layers`` GATConv layers (edge features = ``edge_attr``, heads
 concatenated) follow, each with ELU and dropout; jumping knowledge
 concatenates every layer's output; a global mean pool makes one vector per
 graph, and a two-layer MLP gives the class logits ``[G, num_classes]``::
 
-    node_id ─ Embedding ─┐
-                         cat ─ GATConv ─ ... ─ GATConv ─ JK(cat) ─ mean pool ─ MLP ─ logits
-    x ───────────────────┘
+    node_id ─ Embedding ─────┐
+    x ───────────────────────┤
+    x - profile mean[id] ────cat ─ GATConv ─ ... ─ GATConv ─ JK(cat) ─ mean pool ─ MLP ─ logits
 
 Width convention: ``hidden`` is the width **per head** and the heads are
 concatenated, so a layer is ``hidden * heads`` wide, as in the reference
@@ -31,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, JumpingKnowledge, global_mean_pool
+
+from kdgat.models.profile import NormalProfile
 
 def _batch_vector(data) -> Tensor:
     batch = getattr(data, "batch", None)
@@ -54,18 +59,21 @@ class GATClassifier(nn.Module):
         num_classes: int = 2,
         dropout: float = 0.2,
         jk: str = "cat",
+        id_dropout: float = 0.0,
     ):
         super().__init__()
         if layers < 1:
             raise ValueError("GATClassifier needs at least one layer")
         self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
                            layers=layers, heads=heads, embedding=embedding, num_classes=num_classes,
-                           dropout=dropout, jk=jk)  # fmt: skip
+                           dropout=dropout, jk=jk, id_dropout=id_dropout)  # fmt: skip
+        self.id_dropout = id_dropout
         self.dropout = dropout
         width = hidden * heads
+        self.profile = NormalProfile(num_ids, in_features)
         self.id_embedding = nn.Embedding(num_ids, embedding)
         self.convs = nn.ModuleList(
-            GATConv(embedding + in_features if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
+            GATConv(embedding + 2 * in_features if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
             for i in range(layers)
         )
         self.jk = JumpingKnowledge(jk, channels=width, num_layers=layers)
@@ -77,7 +85,10 @@ class GATClassifier(nn.Module):
 
     def node_embeddings(self, data) -> Tensor:
         """Per-node representations after jumping knowledge, ``[N, out_dim]``."""
-        h = torch.cat([self.id_embedding(data.node_id), data.x], dim=-1)
+        ids = self.profile.ids(data.node_id)
+        if self.training and self.id_dropout > 0:  # the embedding forgets the ID, the profile deviation keeps it
+            ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < self.id_dropout, 0)
+        h = torch.cat([self.id_embedding(ids), data.x, self.profile.deviation(data.node_id, data.x)], dim=-1)
         outs = []
         for conv in self.convs:
             h = F.elu(conv(h, data.edge_index, data.edge_attr))

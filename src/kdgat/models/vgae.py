@@ -6,23 +6,29 @@ PyG's ``VGAE`` example, with a GAT in place of the GCN and log-variance in
 place of log-std), because the decoders here reconstruct node attributes
 rather than only the adjacency::
 
-    node_id ─ Embedding ─┐
-                         cat ─ GATConv x k ─┬─ Linear ─ mu ────┐
-    x ───────────────────┘                  └─ Linear ─ logvar ┴─ z = mu + eps * exp(logvar / 2)
+    node_id ─ profile ─ Embedding ─┐
+                                   cat ─ GATConv x k ─┬─ Linear ─ mu ────┐
+    x ─────────────────────────────┘                  └─ Linear ─ logvar ┴─ z = mu + eps * exp(logvar / 2)
     z ─ Linear ─ ReLU ─┬─ Linear ─ x_hat          (node features, MSE)
-                       ├─ Linear ─ id_logits      (the node's own CAN id, cross-entropy over the vocabulary)
+                       ├─ Linear ─ id_logits      (the node's own CAN id, cross-entropy over the id classes)
                        └─ Linear ─ nbr_logits     (multi-hot of the CAN ids it has edges to, BCE)
 
-Neighbour decoder: for each node, the set of vocabulary ids of its
-out-neighbours in the window (the ids of the frames that directly follow its
-frames) as a multi-hot vector over the vocabulary, scored with binary
-cross-entropy **summed over the vocabulary** (averaged over nodes). It was
-chosen over PyG's inner-product edge decoder because it is a per-node error,
-which is what the anomaly score takes the maximum of, and because it knows
-*which* ids normally follow an id, not only whether two nodes of this window
-are linked. Its output bias starts at ``-log(num_ids)`` (neighbour sets are
-sparse), so the untrained term is about (out-degree · log num_ids) rather
-than num_ids · log 2.
+ID classes: the model only ever sees normal traffic, so it decodes over the
+IDs that normal training traffic has (``kdgat.models.profile``: the IDs seen in
+at least 5 normal training windows, renumbered 1..K) plus class 0 for every
+other ID, rather than over the whole vocabulary, which on a fuzzed capture
+holds thousands of random IDs that no normal window contains. ``classes``
+(K + 1) is fixed when the stage builds the model from its training data;
+left out, it is the vocabulary size (every ID its own class).
+
+Neighbour decoder: for each node, the set of ID classes of its out-neighbours
+in the window (the ids of the frames that directly follow its frames) as a
+multi-hot vector, scored with binary cross-entropy **summed over the
+classes** (averaged over nodes). It was chosen over PyG's inner-product edge
+decoder because it is a per-node error, which is what the anomaly score takes
+the maximum of, and because it knows *which* ids normally follow an id, not
+only whether two nodes of this window are linked. Its output bias starts at
+``-log(classes)`` (neighbour sets are sparse).
 
 Loss per batch (means over nodes)::
 
@@ -30,11 +36,24 @@ Loss per batch (means over nodes)::
 
 with ``KL = -1/2 * sum_d (1 + logvar - mu^2 - exp(logvar))`` per node.
 
-Anomaly score (``anomaly_score``): per node, the same weighted
-reconstruction errors without the KL (feature MSE averaged over features +
-0.1 * id CE + 0.01 * neighbour BCE); per graph, the **maximum over its nodes**.
-It encodes with the mean ``mu`` (no sampling) and runs in eval mode, so it
-is deterministic.
+Anomaly score (``anomaly_score``), per graph the **maximum over its nodes**
+of a node score that adds two reconstruction errors, each put on a common
+scale (``fit_score``, on the normal training windows after training):
+
+- the neighbour error (BCE above): who follows whom, what floods and
+  injections change;
+- the feature error: the largest, over the node's features, of
+  ``|x - x_hat|`` divided by that ID's typical residual for that feature
+  (root mean square on normal training nodes, at least 0.01): a payload
+  value the ID does not send (a masquerade) stands out even when other IDs'
+  fields, such as counters, are never reconstructed closely;
+
+each standardised as ``(error - median) / (99th percentile - median)`` of its
+values on normal training nodes, so that neither term drowns the other.
+(The ID cross-entropy trains the encoder but is left out of the score: it
+mostly repeats what the neighbour error says about unknown IDs.) Before
+``fit_score`` the scales are 1 and the centres 0. The score encodes with the
+mean ``mu`` (no sampling) and runs in eval mode, so it is deterministic.
 
 Widths follow the GAT classifier: ``hidden`` is per head, heads
 concatenated, so the encoder is ``hidden * heads`` wide. Sizes live in the
@@ -46,6 +65,7 @@ latent 16, embedding 8.
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -53,11 +73,20 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 from torch_geometric.utils import scatter
 
-def neighbor_targets(data, num_ids: int) -> Tensor:
-    """Multi-hot ``[N, num_ids]``: row i marks the vocabulary ids of node i's out-neighbours."""
+from kdgat.models.profile import NormalProfile
+
+MIN_RESIDUAL = 0.01  # 1% of a feature's [0, 1] range, two to three byte steps: quantisation noise below it
+SCORE_QUANTILE = 0.99
+
+
+def neighbor_targets(data, num_ids: int, ids: Tensor | None = None) -> Tensor:
+    """Multi-hot ``[N, num_ids]``: row i marks the id classes of node i's out-neighbours.
+
+    ``ids`` are the nodes' classes (default: ``data.node_id``)."""
+    ids = data.node_id if ids is None else ids
     src, dst = data.edge_index
     target = torch.zeros(data.num_nodes, num_ids, dtype=torch.float32, device=data.x.device)
-    target[src, data.node_id[dst]] = 1.0
+    target[src, ids[dst]] = 1.0
     return target
 
 
@@ -85,20 +114,25 @@ class GraphVGAE(nn.Module):
         id_weight: float = 0.1,
         kl_weight: float = 0.01,
         neighbor_weight: float = 0.01,
+        classes: int | None = None,
     ):
         super().__init__()
         if layers < 1:
             raise ValueError("GraphVGAE needs at least one encoder layer")
+        classes = num_ids if classes is None else int(classes)
         self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
                            layers=layers, heads=heads, latent=latent, embedding=embedding, dropout=dropout,
-                           id_weight=id_weight, kl_weight=kl_weight, neighbor_weight=neighbor_weight)  # fmt: skip
+                           id_weight=id_weight, kl_weight=kl_weight, neighbor_weight=neighbor_weight,
+                           classes=classes)  # fmt: skip
         self.num_ids = num_ids
+        self.classes = classes
         self.dropout = dropout
         self.id_weight, self.kl_weight, self.neighbor_weight = id_weight, kl_weight, neighbor_weight
         width = hidden * heads
 
         # encoder
-        self.id_embedding = nn.Embedding(num_ids, embedding)
+        self.profile = NormalProfile(num_ids, in_features, classes=classes)
+        self.id_embedding = nn.Embedding(classes, embedding)
         self.convs = nn.ModuleList(
             GATConv(embedding + in_features if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
             for i in range(layers)
@@ -109,15 +143,20 @@ class GraphVGAE(nn.Module):
         # decoders
         self.decoder = nn.Sequential(nn.Linear(latent, width), nn.ReLU())
         self.feature_head = nn.Linear(width, in_features)
-        self.id_head = nn.Linear(width, num_ids)
-        self.neighbor_head = nn.Linear(width, num_ids)
-        nn.init.constant_(self.neighbor_head.bias, -math.log(max(num_ids, 2)))
+        self.id_head = nn.Linear(width, classes)
+        self.neighbor_head = nn.Linear(width, classes)
+        nn.init.constant_(self.neighbor_head.bias, -math.log(max(classes, 2)))
+
+        # anomaly-score scales (fit_score): per-class feature residual, and centre/scale of the two terms
+        self.register_buffer("residual_scale", torch.ones(classes, in_features))
+        self.register_buffer("score_center", torch.zeros(2))
+        self.register_buffer("score_scale", torch.ones(2))
 
     # ------------------------------------------------------------------ encoder / decoder
 
     def encode(self, data) -> tuple[Tensor, Tensor]:
         """Per-node ``(mu, logvar)``, each ``[N, latent]``."""
-        h = torch.cat([self.id_embedding(data.node_id), data.x], dim=-1)
+        h = torch.cat([self.id_embedding(self.profile.ids(data.node_id)), data.x], dim=-1)
         for conv in self.convs:
             h = F.elu(conv(h, data.edge_index, data.edge_attr))
             h = F.dropout(h, p=self.dropout, training=self.training)
@@ -130,7 +169,7 @@ class GraphVGAE(nn.Module):
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
     def decode(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(x_hat [N, F], id_logits [N, V], nbr_logits [N, V])``."""
+        """``(x_hat [N, F], id_logits [N, C], nbr_logits [N, C])``."""
         h = self.decoder(z)
         return self.feature_head(h), self.id_head(h), self.neighbor_head(h)
 
@@ -144,16 +183,20 @@ class GraphVGAE(nn.Module):
 
     def node_errors(self, data, out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Per-node reconstruction errors ``[N]``: ``feature`` (MSE averaged over features),
-        ``id`` (cross-entropy), ``neighbor`` (BCE summed over the vocabulary), ``kl``."""
+        ``id`` (cross-entropy), ``neighbor`` (BCE summed over the classes), ``kl``; and
+        ``residual`` ``[N, F]``, the absolute feature residuals."""
         out = self.forward(data) if out is None else out
         mu, logvar = out["mu"], out["logvar"]
+        ids = self.profile.ids(data.node_id)
+        residual = out["x_hat"] - data.x
         return dict(
-            feature=F.mse_loss(out["x_hat"], data.x, reduction="none").mean(dim=-1),
-            id=F.cross_entropy(out["id_logits"], data.node_id, reduction="none"),
+            feature=residual.pow(2).mean(dim=-1),
+            id=F.cross_entropy(out["id_logits"], ids, reduction="none"),
             neighbor=F.binary_cross_entropy_with_logits(
-                out["nbr_logits"], neighbor_targets(data, self.num_ids), reduction="none"
+                out["nbr_logits"], neighbor_targets(data, self.classes, ids), reduction="none"
             ).sum(dim=-1),
             kl=-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1),
+            residual=residual.abs(),
         )
 
     def _recon(self, err: dict[str, Tensor]) -> Tensor:
@@ -163,17 +206,24 @@ class GraphVGAE(nn.Module):
         """Training loss (scalar) and its parts (floats, means over nodes) for logging."""
         err = self.node_errors(data)
         total = self._recon(err).mean() + self.kl_weight * err["kl"].mean()
-        parts = {k: float(v.detach().mean()) for k, v in err.items()}
+        parts = {k: float(v.detach().mean()) for k, v in err.items() if k != "residual"}
         parts["loss"] = float(total.detach())
         return total, parts
 
+    def _terms(self, data) -> tuple[Tensor, Tensor]:
+        """Per node: the neighbour error and the largest scaled feature residual (both unstandardised)."""
+        err = self.node_errors(data)
+        ids = self.profile.ids(data.node_id)
+        return err["neighbor"], (err["residual"] / self.residual_scale[ids]).amax(dim=-1)
+
     @torch.no_grad()
     def node_scores(self, data) -> Tensor:
-        """Per-node weighted reconstruction error ``[N]``, deterministic (encodes with ``mu``)."""
+        """Per-node anomaly score ``[N]``, deterministic (encodes with ``mu``)."""
         was_training = self.training
         self.eval()
         try:
-            return self._recon(self.node_errors(data))
+            terms = torch.stack(self._terms(data), dim=-1)
+            return ((terms - self.score_center) / self.score_scale).sum(dim=-1)
         finally:
             self.train(was_training)
 
@@ -182,6 +232,37 @@ class GraphVGAE(nn.Module):
         """Per-graph anomaly score ``[G]``: the maximum over the graph's nodes of ``node_scores``."""
         batch, num_graphs = _batch_vector(data)
         return scatter(self.node_scores(data), batch, dim=0, dim_size=num_graphs, reduce="max")
+
+    @torch.no_grad()
+    def fit_score(self, batches: Iterable) -> "GraphVGAE":
+        """Set the score's scales from normal training windows (after training; no gradients)."""
+        batches = list(batches)  # read twice
+        was_training = self.training
+        self.eval()
+        try:
+            ids, residuals = [], []
+            for data in batches:
+                ids.append(self.profile.ids(data.node_id))
+                residuals.append(self.node_errors(data)["residual"])
+            if not ids:
+                return self
+            ids, residuals = torch.cat(ids), torch.cat(residuals)
+            sq = torch.zeros_like(self.residual_scale).index_add_(0, ids, residuals.pow(2))
+            count = torch.bincount(ids, minlength=self.classes).to(sq.dtype).unsqueeze(1)
+            overall = residuals.pow(2).mean(dim=0).sqrt()
+            rms = torch.where(count > 0, (sq / count.clamp(min=1)).sqrt(), overall)
+            self.residual_scale.copy_(rms.clamp(min=MIN_RESIDUAL))
+            terms = []
+            for data in batches:
+                terms.append(torch.stack(self._terms(data), dim=-1))
+            terms = torch.cat(terms)
+            center = terms.median(dim=0).values
+            spread = torch.quantile(terms, SCORE_QUANTILE, dim=0) - center
+            self.score_center.copy_(center)
+            self.score_scale.copy_(torch.where(spread > 0, spread, torch.ones_like(spread)))
+        finally:
+            self.train(was_training)
+        return self
 
 
 VGAE = GraphVGAE  # the name SPEC §5 uses

@@ -1,8 +1,10 @@
 """Stage `autoencoder`: the VGAE, trained on normal windows only.
 
-Its anomaly score (the worst node's reconstruction error) is thresholded at
-Youden's J on the validation split, and calibrated there to [0, 1] for the
-fusion stage; both are saved with the model.
+It decodes over the CAN IDs of normal training traffic (kdgat.models.profile).
+After training, its anomaly score (the worst node's standardised
+reconstruction errors) is put on scale on the normal training windows,
+thresholded at Youden's J on the validation split, and calibrated there to
+[0, 1] for the fusion stage; all of it is saved with the model.
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ import numpy as np
 from kdgat import artifacts
 from kdgat.metrics import calibrate, youden_threshold
 from kdgat.models import count_parameters
+from kdgat.models.profile import NormalProfile, normal_nodes
 from kdgat.models.vgae import GraphVGAE
 from kdgat.stages.common import StageRun, evaluate, in_features, predict, save_model, splits
 
 
 def autoencoder(run: StageRun) -> dict[str, Any]:
     sizes = artifacts.model_sizes(run.cfg, run.name)
-    model = GraphVGAE(num_ids=run.num_ids, **in_features(), **sizes).to(run.device)
     normal_train = run.data.train.subset(np.flatnonzero(run.data.train.y == 0))
     normal_val = run.data.val.subset(np.flatnonzero(run.data.val.y == 0))
+    node_id, x = normal_nodes(normal_train)
+    classes = int(NormalProfile.known(node_id, run.num_ids).sum()) + 1  # the IDs of normal traffic + "other"
+    model = GraphVGAE(num_ids=run.num_ids, classes=classes, **in_features(), **sizes)
+    model.profile.fit(node_id, x)
+    model = model.to(run.device)
 
     def train_epoch(epoch, bar, optimizer):
         total, n = 0.0, 0
@@ -40,13 +47,14 @@ def autoencoder(run: StageRun) -> dict[str, Any]:
 
     training = run.fit(model, run.node.lr, train_epoch, validate, monitor="val_loss", mode="min")
     model.eval()
+    model.fit_score(run.batches(normal_train))  # the score's scales, from normal training windows
     scored = {split: (g.y, predict(run, model.anomaly_score, g)) for split, g in splits(run).items()}
     threshold = youden_threshold(*scored["val"])  # (labels, scores)
     labels, scores = scored["val"]
     calibration = calibrate(scores, labels)
     save_model(run.art.model, model, threshold=threshold, calibration=calibration.to_dict())
-    return {"parameters": count_parameters(model), "threshold": threshold, "splits": evaluate(scored, threshold),
-            "training": training}
+    return {"parameters": count_parameters(model), "classes": classes, "threshold": threshold,
+            "splits": evaluate(scored, threshold), "training": training}
 
 
 def anomaly_scores(run: StageRun, vgae_art, graphs) -> tuple[np.ndarray, Any]:
@@ -58,4 +66,3 @@ def anomaly_scores(run: StageRun, vgae_art, graphs) -> tuple[np.ndarray, Any]:
     calibration = Calibration.from_dict(saved["calibration"])
     raw = predict(run, model.anomaly_score, graphs)
     return calibration(raw), raw
-

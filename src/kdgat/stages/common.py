@@ -51,7 +51,8 @@ class StageRun:
         return fit(Fit(model=model, optimizer=optimizer, train_epoch=lambda e, bar: train_epoch(e, bar, optimizer),
                        validate=validate, monitor=monitor, mode=mode, epochs=self.epochs,
                        patience=self.cfg.train.patience, checkpoint=self.art.checkpoint, desc=self.name,
-                       progress=self.cfg.progress, slow_epoch_s=float(self.cfg.train.slow_epoch_s)))
+                       progress=self.cfg.progress, slow_epoch_s=float(self.cfg.train.slow_epoch_s),
+                       lr_schedule=str(self.cfg.train.get("lr_schedule", "constant"))))
 
 
 def predict(run: StageRun, fn: Callable[[Any], torch.Tensor], graphs: GraphSet) -> np.ndarray:

@@ -21,6 +21,7 @@ def distillation(run: StageRun) -> dict[str, Any]:
     if teacher.config["num_ids"] != run.num_ids:
         raise RuntimeError("the teacher GAT was trained with another vocabulary than this dataset's")
     student = GATClassifier(num_ids=run.num_ids, **in_features(), **artifacts.model_sizes(run.cfg, run.name))
+    student.profile.load_state_dict(teacher.profile.state_dict())  # the teacher's per-ID normal profile
     student = student.to(run.device)
     T, alpha = float(run.node.temperature), float(run.node.alpha)
 

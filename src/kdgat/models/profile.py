@@ -1,0 +1,101 @@
+"""Per-CAN-ID profile of normal traffic: which IDs normal traffic has, and their usual node features.
+
+Every CAN ID has its own payload layout and timing, so "byte 0 is 0.9" means
+nothing until one knows the ID: for one ID it is a constant, for another a
+signal that never goes above 0.3. A window-level model would have to learn
+this ID-by-feature table from the attack windows it sees, and with only a
+burst or two of a subtle attack (a masquerade holding one signal out of its
+range) it latches onto whatever else happened to be steady during the burst
+instead. `NormalProfile` measures the table directly, without gradients, on
+the *normal* windows of the training split (never validation or test data):
+
+- `mean[id]`: each node feature's mean for that ID; `deviation` gives a node's
+  features minus its ID's mean, in the features' own [0, 1] units (not
+  divided by a spread: a slowly drifting signal has a small spread in one
+  capture and wanders much further in the next, while an attacker's value
+  is a large jump in absolute terms);
+- `id_map`: IDs seen in fewer than `min_count` normal training windows have no
+  reliable profile and share the unknown slot (index 0) of the vocabulary.
+  That slot is thereby trained on exactly the kind of ID a model meets
+  unknown at test time (a fuzzer's random IDs, a flood's ID 0).
+
+With `classes` smaller than the vocabulary, the known IDs are renumbered
+1..K in vocabulary order (0 = every other ID): the VGAE, which only ever sees
+normal traffic, decodes over these K + 1 classes instead of the whole
+vocabulary (which on a fuzzed capture holds ~2,000 random IDs).
+
+The table lives in buffers: saved with the model's state_dict, restored with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+MIN_COUNT = 5  # normal training windows an ID needs to get its own profile
+
+
+class NormalProfile(nn.Module):
+    """Known IDs and per-ID feature means on normal training windows (buffers, no parameters)."""
+
+    def __init__(self, num_ids: int, num_features: int, classes: int | None = None, min_count: int = MIN_COUNT):
+        super().__init__()
+        self.num_ids = int(num_ids)
+        self.classes = self.num_ids if classes is None else int(classes)
+        if not 1 <= self.classes <= self.num_ids:
+            raise ValueError(f"profile: classes must be in 1..{num_ids}, got {classes}")
+        self.min_count = int(min_count)
+        # Until `fit` is called: every ID that has a class is known, means 0.
+        ids = torch.arange(self.num_ids, dtype=torch.long)
+        self.register_buffer("id_map", torch.where(ids < self.classes, ids, torch.zeros_like(ids)))
+        self.register_buffer("mean", torch.zeros(self.num_ids, num_features))
+
+    @staticmethod
+    def known(node_id: np.ndarray, num_ids: int, min_count: int = MIN_COUNT) -> np.ndarray:
+        """Boolean [num_ids]: the IDs with a profile (never the unknown slot 0)."""
+        counts = np.bincount(np.asarray(node_id, dtype=np.int64), minlength=num_ids)[:num_ids]
+        known = counts >= min_count
+        known[0] = False
+        return known
+
+    @torch.no_grad()
+    def fit(self, node_id: np.ndarray, x: np.ndarray) -> "NormalProfile":
+        """Measure the profile from the nodes of normal training windows (`node_id` [N], `x` [N, F])."""
+        node_id = np.asarray(node_id, dtype=np.int64)
+        x = np.asarray(x, dtype=np.float64)
+        num_features = self.mean.shape[1]
+        if x.ndim != 2 or x.shape != (len(node_id), num_features):
+            raise ValueError(f"profile: x must be [{len(node_id)}, {num_features}], got {x.shape}")
+        known = self.known(node_id, self.num_ids, self.min_count)
+        if self.classes < self.num_ids:
+            if known.sum() + 1 > self.classes:
+                raise ValueError(f"profile: {int(known.sum())} known IDs do not fit in {self.classes} classes")
+            id_map = np.where(known, np.cumsum(known), 0)
+        else:
+            id_map = np.where(known, np.arange(self.num_ids), 0)
+        counts = np.bincount(node_id, minlength=self.num_ids)[: self.num_ids]
+        sums = np.zeros((self.num_ids, num_features))
+        np.add.at(sums, node_id, x)
+        mean = sums / np.maximum(counts, 1)[:, None]
+        overall = x.mean(axis=0) if len(x) else np.zeros(num_features)
+        mean = np.where(known[:, None], mean, overall)  # unknown IDs: the mean of all normal nodes
+        dev = self.mean.device
+        self.id_map.copy_(torch.from_numpy(id_map).to(dev))
+        self.mean.copy_(torch.from_numpy(mean).float().to(dev))
+        return self
+
+    def ids(self, node_id: Tensor) -> Tensor:
+        """Class of each node: its known ID's index (renumbered when compact), else 0."""
+        return self.id_map[node_id]
+
+    def deviation(self, node_id: Tensor, x: Tensor) -> Tensor:
+        """Each node's features minus its ID's normal mean, ``[N, F]`` (node_id: vocabulary indices)."""
+        return x - self.mean[node_id]
+
+
+def normal_nodes(graphs) -> tuple[np.ndarray, np.ndarray]:
+    """(node_id, x) of every node of the normal (y = 0) windows of a kdgat GraphSet."""
+    per_node_label = np.repeat(np.asarray(graphs.y), np.diff(graphs.node_ptr))
+    keep = per_node_label == 0
+    return graphs.node_id[keep], graphs.x[keep]
