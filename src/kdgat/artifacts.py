@@ -135,30 +135,46 @@ def fingerprint_document(cfg: Any, name: str, inputs: dict[str, StageArtifacts])
     }
 
 
-def stage_artifacts(cfg: Any, name: str) -> StageArtifacts:
-    """The artifacts of stage `name` of the composed config (computing its fingerprint)."""
-    doc = fingerprint_document(cfg, name, stage_inputs(cfg, name))
+def stage_artifacts(cfg: Any, name: str, memo: dict | None = None) -> StageArtifacts:
+    """The artifacts of stage `name` of the composed config (computing its fingerprint).
+
+    `memo`: a dict the caller keeps for one unchanging config, so that a stage read by several
+    others (and asked about several times, as the launcher's resolvers do) is hashed once."""
+    if memo is not None and ("artifacts", name) in memo:
+        return memo[("artifacts", name)]
+    doc = fingerprint_document(cfg, name, stage_inputs(cfg, name, memo))
     fp = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
-    return StageArtifacts(stage=name, preset=cfg.pipeline.stages[name].preset,
-                          dir=artifacts_root(cfg) / cfg.dataset.name / name / fp, fingerprint=fp)
+    art = StageArtifacts(stage=name, preset=cfg.pipeline.stages[name].preset,
+                         dir=artifacts_root(cfg) / cfg.dataset.name / name / fp, fingerprint=fp)
+    if memo is not None:
+        memo[("artifacts", name)] = art
+    return art
 
 
-def stage_inputs(cfg: Any, name: str) -> dict[str, StageArtifacts]:
+def stage_inputs(cfg: Any, name: str, memo: dict | None = None) -> dict[str, StageArtifacts]:
     """What stage `name` reads, by kind (vgae, gat, teacher).
 
     An input made by a stage this pipeline runs is that stage's artifacts
     (finished or not yet); any other is the newest finished one trained on the
     same data and seed, found by its completion marker.
     """
+    found: dict[str, StageArtifacts] = {}
+    for kind, makers, own in _reads(cfg, name):
+        found[kind] = stage_artifacts(cfg, own, memo) if own else trained_elsewhere(cfg, name, kind, makers)
+    return found
+
+
+def _reads(cfg: Any, name: str) -> list[tuple[str, tuple[str, ...], str | None]]:
+    """(kind, the presets that make it, the stage of this pipeline that does, or None) for each input of `name`."""
     stages = cfg.pipeline.stages
     node = stages[name]
-    found: dict[str, StageArtifacts] = {}
+    out = []
     for kind, makers in READS[node.preset].items():
         if kind == "teacher":
             makers = (node.teacher,)
         own = [n for n in node.needs if stages[n].preset in makers]
-        found[kind] = stage_artifacts(cfg, own[0]) if own else trained_elsewhere(cfg, name, kind, makers)
-    return found
+        out.append((kind, makers, own[0] if own else None))
+    return out
 
 
 def trained_elsewhere(cfg: Any, reader: str, kind: str, makers: tuple[str, ...]) -> StageArtifacts:
@@ -174,13 +190,17 @@ def trained_elsewhere(cfg: Any, reader: str, kind: str, makers: tuple[str, ...])
                 and (kind != "teacher" or rec.get("size") == "teacher"):
             candidates.append((rec.get("finished", ""), rec, marker.parent))
     if not candidates:
-        hint = (f"run the teacher pipeline first: python train.py pipeline=teacher dataset={cfg.dataset.name}"
-                if kind == "teacher" else f"add {makers[0]} to the pipeline, or train it first")
-        raise KdgatError(f"stage {reader} reads a trained {kind} ({' or '.join(makers)}) of dataset "
-                         f"{cfg.dataset.name}, and none is finished under {artifacts_root(cfg) / cfg.dataset.name} "
-                         f"for these data settings and seed {cfg.seed}: {hint}")
+        raise KdgatError(_untrained(cfg, reader, kind, makers))
     _, rec, path = max(candidates, key=lambda c: c[0])
     return StageArtifacts(stage=rec["stage"], preset=rec["preset"], dir=path, fingerprint=rec["fingerprint"])
+
+
+def _untrained(cfg: Any, reader: str, kind: str, makers: tuple[str, ...]) -> str:
+    hint = (f"run the teacher pipeline first: python train.py pipeline=teacher dataset={cfg.dataset.name}"
+            if kind == "teacher" else f"add {makers[0]} to the pipeline, or train it first")
+    return (f"stage {reader} reads a trained {kind} ({' or '.join(makers)}) of dataset {cfg.dataset.name}, and none "
+            f"is finished under {artifacts_root(cfg) / cfg.dataset.name} for these data settings and seed "
+            f"{cfg.seed}: {hint}")
 
 
 def stage_log_link(cfg: Any, stage: str) -> Path:
@@ -196,19 +216,19 @@ def point_log_link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
-def launcher_marker(cfg: Any, name: str) -> str | None:
+def launcher_marker(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """The completion marker the launcher checks to skip stage `name`; None when it cannot be known yet
     (the dataset is still to be generated, or an input trained elsewhere is missing)."""
     try:
-        return str(stage_artifacts(cfg, name).marker)
+        return str(stage_artifacts(cfg, name, memo).marker)
     except KdgatError:
         return None
 
 
-def launcher_note(cfg: Any, name: str) -> str | None:
+def launcher_note(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """Said beside a finished stage: it was trained by other code than this (it is reused all the same;
     `hydra.launcher.rerun=<stage>` trains it again)."""
-    marker = launcher_marker(cfg, name)
+    marker = launcher_marker(cfg, name, memo)
     if marker is None or not Path(marker).is_file():
         return None
     try:
@@ -221,18 +241,24 @@ def launcher_note(cfg: Any, name: str) -> str | None:
     return None
 
 
-def launcher_missing(cfg: Any, name: str) -> str | None:
-    """Why stage `name` can never run as submitted (a missing dataset or teacher), for the launcher to
-    refuse the chain before any sbatch; None when nothing is known to be missing."""
-    from kdgat.data.locate import missing_dataset_message
+def launcher_missing(cfg: Any, name: str, memo: dict | None = None) -> str | None:
+    """Why stage `name` can never run as submitted, for the launcher to refuse the chain before any sbatch: a
+    missing or unusable dataset (its layout, or files whose first lines hold no usable frame), a synthetic folder
+    made with other settings, or an input no finished stage provides; None when nothing is known to be missing."""
+    from kdgat.data.locate import missing_dataset_message, synthetic_mismatch
+    from kdgat.data.sniff import dataset_problem
 
     path = dataset_dir(cfg)
-    if cfg.dataset.get("synthetic") is None and not path.is_dir():
-        return missing_dataset_message(cfg.dataset.name, path, cfg.dataset.get("source"))
-    if cfg.dataset.get("synthetic") is not None and not path.is_dir():
-        return None  # generated by the first stage that runs
+    if not path.is_dir():
+        if cfg.dataset.get("synthetic") is None:
+            return missing_dataset_message(cfg.dataset.name, path, cfg.dataset.get("source"))
+        # Generated by the first stage that runs, so nothing trained elsewhere can have been trained on it yet.
+        return next((_untrained(cfg, name, kind, makers) for kind, makers, own in _reads(cfg, name) if not own), None)
+    problem = synthetic_mismatch(cfg.dataset, path) or dataset_problem(path)
+    if problem:
+        return problem
     try:
-        stage_inputs(cfg, name)
+        stage_inputs(cfg, name, memo)
     except KdgatError as err:
         return str(err)
     return None

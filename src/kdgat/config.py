@@ -35,22 +35,33 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("kdgat.note", _stage_note, replace=True)
 
 
+# Fingerprints computed while one config resolves: its three resolvers on every stage ask about the same
+# stages (fusion's marker hashes the VGAE and the GAT again). One entry: the config being resolved.
+_MEMO: list = [None, {}]
+
+
+def _memo_for(root) -> dict:
+    if _MEMO[0] is not root:
+        _MEMO[:] = [root, {}]
+    return _MEMO[1]
+
+
 def _stage_marker(*, _parent_, _root_):
     from kdgat.artifacts import launcher_marker
 
-    return launcher_marker(_root_, _parent_._key())
+    return launcher_marker(_root_, _parent_._key(), _memo_for(_root_))
 
 
 def _stage_note(*, _parent_, _root_):
     from kdgat.artifacts import launcher_note
 
-    return launcher_note(_root_, _parent_._key())
+    return launcher_note(_root_, _parent_._key(), _memo_for(_root_))
 
 
 def _stage_missing(*, _parent_, _root_):
     from kdgat.artifacts import launcher_missing
 
-    return launcher_missing(_root_, _parent_._key())
+    return launcher_missing(_root_, _parent_._key(), _memo_for(_root_))
 CHECKED_GROUPS = ("pipeline", "dataset")
 
 
@@ -85,10 +96,11 @@ def prepare_overrides(args: list[str]) -> list[str]:
     """The command-line overrides, checked, with a custom pipeline's stages added."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    parser = OverridesParser.create()
     try:
-        parsed = OverridesParser.create().parse_overrides(args)
+        parsed = parser.parse_overrides(args)
     except Exception:
-        return args  # Hydra will report its own syntax error.
+        raise KdgatError(_syntax_error(parser, args)) from None
     choices: dict[str, list[str]] = {}
     presets = None
     for override in parsed:
@@ -112,6 +124,18 @@ def prepare_overrides(args: list[str]) -> list[str]:
     if pipelines != ["custom"]:
         raise KdgatError("pipeline.presets is only read by pipeline=custom")
     return args + custom_stage_overrides(presets, choices.get("dataset") or [default_choice("dataset")])
+
+
+def _syntax_error(parser, args: list[str]) -> str:
+    """Hydra's complaint about the first override it cannot parse, on one line (Hydra's own takes several)."""
+    for arg in args:
+        try:
+            parser.parse_overrides([arg])
+        except Exception as err:
+            reason = str(err).splitlines()[0].strip()
+            return (f"cannot read the override {arg!r} ({reason}); quote a value that holds spaces, newlines or "
+                    f"characters such as $ ( ) ; ` as key='value' (see Hydra's override grammar)")
+    return f"cannot read the overrides {' '.join(args)!r}"
 
 
 def custom_stage_overrides(presets: object, datasets: list[str]) -> list[str]:
