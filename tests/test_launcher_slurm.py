@@ -53,9 +53,17 @@ def states(ids, deadline_s=240, until=FINAL) -> dict:
     """sacct's state of each job, polled until every one is in `until` or the deadline passes."""
     deadline = time.monotonic() + deadline_s
     while True:
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(ids)],
+        arrays = [i.split("_")[0] for i in ids if "_" in i]
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(list(ids) + arrays)],
                              capture_output=True, text=True).stdout
         found = {j: s.split()[0] for j, s in (line.split("|") for line in out.splitlines() if "|" in line)}
+        for i in ids:  # an array task cancelled while pending may leave only its array's record (123)
+            if i not in found and "_" in i and i.split("_")[0] in found:
+                found[i] = found[i.split("_")[0]]
+            elif i not in found and "_" in i:  # or none in sacct yet: scontrol knows it for a while
+                shown = subprocess.run(["scontrol", "show", "job", "-o", i], capture_output=True, text=True).stdout
+                state = re.search(r"JobState=(\w+)", shown)
+                found[i] = state[1] if state else None
         if all(found.get(i) in until for i in ids) or time.monotonic() > deadline:
             return {i: found.get(i) for i in ids}
         time.sleep(1)
@@ -128,9 +136,12 @@ def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, over
 @pytest.mark.parametrize("args, chains", [
     (["pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain"], ["hcrl_sa"]),
     (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain"], ["hcrl_sa", "set_01"]),
+    (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain", "hydra.launcher.array=false"],
+     ["hcrl_sa", "set_01"]),
 ])
 def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chains):
-    """The exact commands of the guide: no -m for one chain, -m for a sweep of independent chains."""
+    """The exact commands of the guide: no -m for one chain, -m for a sweep of independent chains
+    (as job arrays paired task by task, or one job per stage with the switch off)."""
     for name in chains:
         made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", name, "--out",
                                str(tmp_path / "data" / name), "--frames", "6000", "--quiet"], capture_output=True)
@@ -144,12 +155,20 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
     ids = job_ids(sweep)
     try:
         assert sorted({num for num, _ in ids}) == list(range(len(chains)))
+        arrays = len(chains) > 1 and "hydra.launcher.array=false" not in args
         for num, name in enumerate(chains):
-            assert scontrol(ids[(num, "curriculum")])["JobName"] == f"curriculum_{name}"
-            assert scontrol(ids[(num, "fusion")])["Dependency"].startswith(f"afterok:{ids[(num, 'autoencoder')]}(")
+            gat, fusion = scontrol(ids[(num, "curriculum")]), scontrol(ids[(num, "fusion")])
+            if arrays:  # task num of each stage's array, waiting on task num of the arrays before it
+                assert ids[(num, "curriculum")].endswith(f"_{num}") and gat["ArrayTaskId"] == str(num)
+                assert gat["JobName"] == "curriculum_array"
+                vgae_array = ids[(num, "autoencoder")].split("_")[0]
+                assert fusion["Dependency"].startswith(f"aftercorr:{vgae_array}_*(")
+            else:
+                assert gat["JobName"] == f"curriculum_{name}"
+                assert fusion["Dependency"].startswith(f"afterok:{ids[(num, 'autoencoder')]}(")
         assert elapsed < 20, f"submitting took {elapsed:.1f} s"
     finally:
-        cancel(list(ids.values()))
+        cancel(sorted({i.split("_")[0] for i in ids.values()}))
 
 
 @on_slurm
@@ -190,17 +209,47 @@ def test_a_failing_setup_line_fails_the_job(tmp_path):
 
 
 @on_slurm
-def test_an_sbatch_refused_mid_chain_leaves_nothing_queued(tmp_path):
+def test_a_request_slurm_can_never_run_is_refused_before_the_first_sbatch(tmp_path):
+    before = _queued_ids()
     out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
-                  "pipeline.stages.third.resources.gpus=3", "hydra.launcher.setup=['sleep 10']", cwd=tmp_path)
+                  "pipeline.stages.third.resources.gpus=3", cwd=tmp_path)
+    assert out.returncode == 1
+    (line,) = [x for x in out.stderr.strip().splitlines() if x.startswith("kdgat_chain: error")]
+    assert "SLURM would never run job 0 stage third" in line and "gpus 3" in line and "nothing submitted" in line
+    assert _queued_ids() - before == set()
+    assert not (tmp_path / "sweep" / "manifest.json").exists()
+
+
+@on_slurm
+def test_an_sbatch_refused_mid_chain_leaves_nothing_queued(tmp_path):
+    """sbatch itself fails on the third real submission (a shim in front of the real one): the two
+    jobs already queued are cancelled and the launcher says which stage and why."""
+    shim = tmp_path / "bin" / "sbatch"
+    shim.parent.mkdir()
+    real = shutil.which("sbatch")
+    shim.write_text(f"""#!/bin/bash
+case " $* " in *" --test-only "*) exec {real} "$@";; esac
+n=$(cat {tmp_path}/count 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/count
+if [ "$n" -ge 2 ]; then echo "sbatch: error: Batch job submission failed: Socket timed out" >&2; exit 1; fi
+exec {real} "$@"
+""")
+    shim.chmod(0o755)
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep",
+                  "hydra.launcher.setup=['sleep 10']", cwd=tmp_path,
+                  env={"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"})
     assert out.returncode == 1
     line = out.stderr.strip().splitlines()[-1]  # sbatch's own complaint may come before it
     assert line.startswith("kdgat_chain: error: job 0: sbatch refused stage third")
-    assert "sbatch refused stage third" in line and "cancelled what this chain had submitted" in line
-    submitted = re.search(r"submitted \(([\d ]+)\)", line).group(1).split()
+    assert "Socket timed out" in line and "cancelled what this submission had queued" in line
+    submitted = re.search(r"queued \(([\d ]+)\)", line).group(1).split()
     assert len(submitted) == 2
     assert set(states(submitted, deadline_s=30).values()) == {"CANCELLED"}
     assert not (tmp_path / "sweep" / "manifest.json").exists()
+
+
+def _queued_ids() -> set:
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True)
+    return set(out.stdout.split())
 
 
 def test_without_sbatch_the_launcher_says_what_to_do_in_one_line(tmp_path):
@@ -378,13 +427,13 @@ def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
         assert part.returncode == 0, part.stderr
         gone = states([ids[(c, s)] for c in (0, 1) for s in ("second", "third")], deadline_s=30)
         assert set(gone.values()) == {"CANCELLED"}
-        queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+        queue = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split()
         assert ids[(0, "first")] in queue and ids[(1, "first")] in queue
         everything = kdgat("cancel", str(tmp_path / "s"), cwd=tmp_path)
         assert everything.returncode == 0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            queue = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+            queue = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split()
             if not set(ids.values()) & set(queue):
                 break
             time.sleep(0.5)

@@ -198,8 +198,12 @@ def gpu_warnings(pipeline: Mapping[str, Any], stages: "list[Stage]") -> list[str
     return warnings
 
 
-def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, after: "list[str]") -> dict:
-    """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH."""
+def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, after: "list[str]",
+                      dependency: str = "afterok") -> dict:
+    """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH.
+
+    `after`: the jobs it waits on; `dependency`: afterok (every one finished well), or aftercorr
+    for an array whose task i waits on task i of each array in `after`."""
     res = stage.resources
     params: dict[str, Any] = {
         "job_name": name,
@@ -221,7 +225,7 @@ def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, afte
         params["partition"] = partition
     extra = {**dict(launcher.get("additional_parameters") or {}), **dict(res.sbatch)}
     if after:
-        extra["dependency"] = "afterok:" + ":".join(after)
+        extra["dependency"] = f"{dependency}:" + ":".join(after)
         extra["kill-on-invalid-dep"] = "yes"
     if extra:
         params["additional_parameters"] = extra

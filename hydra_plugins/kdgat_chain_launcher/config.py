@@ -63,6 +63,14 @@ class KdgatChainConf:
     # rerun=curriculum or rerun=[autoencoder,fusion].
     rerun: Any = None
 
+    # In a -m sweep, submit stage k of all chains with the same stages and resources as one job
+    # array, task i waiting on task i of stage k-1's array (aftercorr); false: one job per stage.
+    array: bool = True
+    # At most this many tasks of one array run at once (sbatch --array=...%N); null: no limit.
+    array_parallelism: Optional[int] = None
+    # Longest array to submit; null: the cluster's MaxArraySize (scontrol show config).
+    max_array_size: Optional[int] = None
+
     # Requeue a stage that reaches its walltime (or is preempted) at most this
     # many times; the stage resumes from its checkpoint.
     max_num_timeout: int = 3

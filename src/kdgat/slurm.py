@@ -25,6 +25,7 @@ class JobInfo:
     req_mem: str = ""
     max_rss_mb: float | None = None
     reason: str = ""
+    signal: int | None = None  # the signal that ended one of its steps (9: SIGKILL, what the OOM killer sends)
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:
@@ -52,11 +53,15 @@ def jobs(ids: list[str]) -> dict[str, JobInfo]:
         pending = [i for i, info in found.items() if info.state == "PENDING"]
         for i, reason in _squeue_reasons(pending).items():
             found[i].reason = reason
+        # sacct lists a pending array as one record (123_[0-5]), not task by task: ask the queue
+        unknown = [i for i in ids if i not in found]
+        found.update(_from_squeue_scontrol(unknown))
     return {i: found.get(i, JobInfo(i, "GONE")) for i in ids}
 
 
 def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
-    out = _run("sacct", "-n", "-P", "-o", FIELDS, "-j", ",".join(ids))
+    arrays = sorted({i.split("_")[0] for i in ids if "_" in i})  # see below: an array's own record
+    out = _run("sacct", "-n", "-P", "-o", FIELDS, "-j", ",".join(list(ids) + arrays))
     if out.returncode != 0:
         return None
     found: dict[str, JobInfo] = {}
@@ -66,11 +71,34 @@ def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
             continue
         job, state, code, elapsed, limit, req_mem, rss, reason = parts
         base = job.split(".")[0]
+        for task in array_tasks(job):  # 123_[0-5%2]: the array's tasks that have no record of their own yet
+            found.setdefault(task, JobInfo(task, state.split()[0], code, elapsed, limit, req_mem, None, reason))
         if job == base:
             found[job] = JobInfo(job, state.split()[0], code, elapsed, limit, req_mem, None, reason)
-        elif base in found and _mb(rss) is not None:  # a step: the job's peak memory is its largest step's
-            found[base].max_rss_mb = max(found[base].max_rss_mb or 0.0, _mb(rss))
+        elif base in found:  # a step: the job's peak memory is its largest step's; a step may die of a signal
+            if _mb(rss) is not None:
+                found[base].max_rss_mb = max(found[base].max_rss_mb or 0.0, _mb(rss))
+            signal = code.partition(":")[2]
+            if signal.isdigit() and int(signal):
+                found[base].signal = int(signal)
+    for job in ids:  # tasks of an array cancelled while pending leave only the array's record (123)
+        array = job.split("_")[0]
+        if job not in found and array != job and array in found:
+            found[job] = JobInfo(job, found[array].state, found[array].exit_code, found[array].elapsed,
+                                 found[array].timelimit, found[array].req_mem, None, found[array].reason)
     return found
+
+
+def array_tasks(job: str) -> list[str]:
+    """`123_[0-2,5%2]` -> [123_0, 123_1, 123_2, 123_5]; any other id -> []."""
+    m = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job)
+    if not m:
+        return []
+    tasks = []
+    for part in m[2].split(","):
+        lo, _, hi = part.partition("-")
+        tasks += [f"{m[1]}_{i}" for i in range(int(lo), int(hi or lo) + 1)]
+    return tasks
 
 
 def _squeue_reasons(ids: list[str]) -> dict[str, str]:
