@@ -8,7 +8,10 @@ submitted held (`--hold`) and cancelled right after, so nothing runs.
 Prints, best of the repeats:
 - kdgat_chain: the teacher pipeline on all six real datasets (18 chained
   jobs; the data present as small synthetic copies), from the command's start
-  until it returns with every job queued;
+  until it returns with every job queued, as job arrays (the default) and one
+  job per stage (`hydra.launcher.array=false`); and the same for a 24-chain
+  sweep (6 datasets x 4 seeds = 72 jobs); with the number of sbatch calls
+  each made (counted by a wrapper in front of sbatch; `--test-only` checks included);
 - the floor: the same 18 chained `sbatch --parsable` calls from a shell loop;
 - hydra-submitit-launcher queueing a 6-job sweep of a minimal app, from the
   command's start until its job array (all 6 jobs) is in squeue (it then waits for the jobs,
@@ -19,6 +22,7 @@ Prints, best of the repeats:
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,16 +46,33 @@ def cancel_all(ids):
         subprocess.run(["scancel", *ids], capture_output=True)
 
 
-def kdgat_sweep(work: Path, env: dict) -> float:
+SBATCH_CALLS: dict = {}  # row label -> sbatch calls of its last run
+
+
+def counting_sbatch(work: Path) -> dict:
+    """An environment whose `sbatch` is a wrapper that counts its calls in <work>/sbatch-calls."""
+    shim = work / "bin" / "sbatch"
+    shim.parent.mkdir(exist_ok=True)
+    shim.write_text(f"#!/bin/sh\necho x >> {work}/sbatch-calls\nexec {shutil.which('sbatch')} \"$@\"\n")
+    shim.chmod(0o755)
+    return {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def kdgat_sweep(work: Path, env: dict, label: str, jobs: int, *extra: str) -> float:
     sweep = work / f"sweep-{time.monotonic_ns()}"
     cmd = [PY, str(ROOT / "train.py"), "-m", "pipeline=teacher", f"dataset={','.join(DATASETS)}",
-           "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={sweep}", "+hydra.launcher.additional_parameters.hold=true"]
-    seconds, out = timed(cmd, cwd=work, env=env)
+           "hydra/launcher=kdgat_chain", f"hydra.sweep.dir={sweep}", "+hydra.launcher.additional_parameters.hold=true",
+           *extra]
+    calls = work / "sbatch-calls"
+    calls.unlink(missing_ok=True)
+    seconds, out = timed(cmd, cwd=work, env={**env, **counting_sbatch(work)})
+    SBATCH_CALLS[label] = len(calls.read_text().split()) if calls.exists() else 0
     ids = re.findall(r"scancel ([\d ]+)", out.stdout)
     ids = ids[-1].split() if ids else []
     cancel_all(ids)
-    if out.returncode != 0 or len(ids) != 18:
-        raise SystemExit(f"kdgat_chain sweep failed ({len(ids)} jobs):\n{out.stderr[-2000:]}")
+    queued = re.search(r"(\d+) jobs submitted", out.stdout)
+    if out.returncode != 0 or not queued or int(queued[1]) != jobs:
+        raise SystemExit(f"kdgat_chain sweep failed ({queued and queued[1]} jobs):\n{out.stderr[-2000:]}")
     return seconds
 
 
@@ -105,8 +126,14 @@ def main() -> None:
             subprocess.run([PY, "-m", "kdgat.cli", "synth", "--like", name, "--out", str(work / "data" / name),
                             "--frames", "6000", "--quiet"], check=True, capture_output=True)
         env = {**os.environ, "KDGAT_DATA": str(work / "data")}
+        six, arrays_off = "kdgat_chain, 6 datasets x teacher = 18 jobs queued", "hydra.launcher.array=false"
+        many = "kdgat_chain, 6 datasets x 4 seeds x teacher = 72 jobs queued"
         rows = {
-            "kdgat_chain, 6 datasets x teacher = 18 jobs queued": lambda: kdgat_sweep(work, env),
+            f"{six}, as arrays": lambda: kdgat_sweep(work, env, f"{six}, as arrays", 18),
+            f"{six}, one job per stage": lambda: kdgat_sweep(work, env, f"{six}, one job per stage", 18, arrays_off),
+            f"{many}, as arrays": lambda: kdgat_sweep(work, env, f"{many}, as arrays", 72, "seed=0,1,2,3"),
+            f"{many}, one job per stage": lambda: kdgat_sweep(work, env, f"{many}, one job per stage", 72,
+                                                              "seed=0,1,2,3", arrays_off),
             "floor: the same 18 chained sbatch calls from a shell loop": lambda: shell_floor(work),
             "hydra-submitit-launcher, 6-job sweep of a minimal app, queued": lambda: submitit_sweep(work),
             "kdgat --cfg job --resolve (pipeline=teacher dataset=hcrl_sa)": lambda: timed(
@@ -121,8 +148,9 @@ def main() -> None:
         width = max(map(len, rows))
         for label, fn in rows.items():
             times = [fn() for _ in range(args.repeat)]
-            print(f"{label.ljust(width)}  best {min(times):6.3f} s   (all: {', '.join(f'{t:.3f}' for t in times)})",
-                  flush=True)
+            calls = f"   {SBATCH_CALLS[label]} sbatch calls" if label in SBATCH_CALLS else ""
+            print(f"{label.ljust(width)}  best {min(times):6.3f} s   (all: {', '.join(f'{t:.3f}' for t in times)})"
+                  f"{calls}", flush=True)
 
 
 if __name__ == "__main__":

@@ -476,3 +476,104 @@ def test_shell_metacharacters_and_newlines_in_values_are_never_executed(tmp_path
     assert set(states(list(ids.values())).values()) == {"COMPLETED"}
     assert (odd / "x-third.done").is_file()
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+# ---------------------------------------------------------------------- job arrays (sweeps)
+
+def submissions(sweep: Path) -> set:
+    """The distinct SLURM submissions (an array counts once) of a sweep's manifest."""
+    return {job.split("_")[0] for job in job_ids(sweep).values()}
+
+
+@on_slurm
+def test_a_six_chain_sweep_is_three_arrays_and_a_failure_stops_only_its_own_chain(tmp_path):
+    tags = ["a", "b", "c", "d", "e", "f"]
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", f"tag={','.join(tags)}", "fail=first",
+                  "fail_tag=c", f"hydra.sweep.dir={tmp_path}/s", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "18 jobs submitted in 3 submissions (3 arrays)" in out.stdout
+    ids = job_ids(tmp_path / "s")
+    assert len(submissions(tmp_path / "s")) == 3
+    for num in range(6):  # chain num is task num of every stage's array
+        assert all(ids[(num, s)].endswith(f"_{num}") for s in ("first", "second", "third"))
+    final = states(list(ids.values()))
+    failed = tags.index("c")
+    assert final[ids[(failed, "first")]] == "FAILED"
+    assert final[ids[(failed, "second")]] == final[ids[(failed, "third")]] == "CANCELLED"
+    others = [final[ids[(num, s)]] for num in range(6) if num != failed for s in ("first", "second", "third")]
+    assert set(others) == {"COMPLETED"}
+    for tag in tags:
+        if tag != "c":
+            assert (tmp_path / f"{tag}-third.done").read_text().split() == [f"{tag}-first.done", f"{tag}-second.done"]
+    status = kdgat("status", str(tmp_path / "s"), cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    rows = [line.split() for line in status.stdout.splitlines()[2:] if line.strip()]
+    by = {(int(r[0]), r[1]): line for r, line in zip(rows, status.stdout.splitlines()[2:])}
+    assert "FAILED" in by[(failed, "first")] and "cancelled because first failed" in by[(failed, "third")]
+    assert "COMPLETED" in by[(0, "third")]
+    logs = kdgat("logs", str(tmp_path / "s"), "first", "--chain", str(failed), cwd=tmp_path)
+    assert "stage first was asked to fail" in logs.stdout
+    # the stage's own folder shows its array's logs, as a single job's would
+    assert (tmp_path / "s" / str(failed) / "first" / ".submitit" / f"{ids[(failed, 'first')]}_0_log.out").is_file()
+
+
+@on_slurm
+def test_chains_that_differ_fall_back_to_their_own_arrays_or_single_jobs(tmp_path):
+    """a, b, c ask for 2G and d, e for 3G for their second stage; f asks for 3G too but its first stage
+    is done, so its stages no longer line up with anyone's: 3 + 3 arrays and 2 single jobs."""
+    (tmp_path / "f-first.done").write_text("\n")
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c,d,e,f",
+                  "+mem_of={a:2G,b:2G,c:2G,d:3G,e:3G,f:3G}", "pipeline.stages.second.resources.mem='${mem_of.${tag}}'",
+                  "hydra.launcher.array_parallelism=1", f"hydra.sweep.dir={tmp_path}/s",
+                  "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s")
+    try:
+        assert "17 jobs submitted in 8 submissions (6 arrays)" in out.stdout
+        for nums, mem in (([0, 1, 2], "2G"), ([3, 4], "3G")):
+            for stage in ("first", "second", "third"):
+                assert len({ids[(n, stage)].split("_")[0] for n in nums}) == 1
+                assert [ids[(n, stage)].split("_")[1] for n in nums] == [str(i) for i in range(len(nums))]
+            job = scontrol(ids[(nums[0], "second")])
+            assert job["ArrayTaskThrottle"] == "1" and job["MinMemoryNode"] == mem
+            assert job["Dependency"].startswith(f"aftercorr:{ids[(nums[0], 'first')].split('_')[0]}_*")
+        assert ids[(5, "first")] == "-" and "_" not in ids[(5, "second")]  # f: single jobs, first skipped
+        assert scontrol(ids[(5, "third")])["Dependency"].startswith(f"afterok:{ids[(5, 'second')]}(")
+    finally:
+        cancel(sorted({i.split("_")[0] for i in ids.values() if i != "-"}))
+
+
+@on_slurm
+def test_arrays_longer_than_the_limit_are_split_keeping_the_task_pairing(tmp_path):
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c,d,e",
+                  "hydra.launcher.max_array_size=2", f"hydra.sweep.dir={tmp_path}/s",
+                  "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s")
+    try:
+        for nums in ([0, 1], [2, 3]):  # chunks of two; task i of a chunk's second waits on task i of its first
+            second = scontrol(ids[(nums[0], "second")])
+            assert [ids[(n, "second")].split("_")[1] for n in nums] == ["0", "1"]
+            assert second["Dependency"].startswith(f"aftercorr:{ids[(nums[0], 'first')].split('_')[0]}_*")
+        assert "_" not in ids[(4, "first")]  # the lone remainder: single jobs
+        assert len({i.split("_")[0] for i in ids.values()}) == 2 * 3 + 3
+    finally:
+        cancel(sorted({i.split("_")[0] for i in ids.values()}))
+
+
+@on_slurm
+def test_resubmitting_a_queued_array_sweep_attaches_to_its_tasks(tmp_path):
+    args = ["-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b",
+            "+hydra.launcher.additional_parameters.hold=true"]
+    first = run_app(*args, f"hydra.sweep.dir={tmp_path}/s1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    ids = job_ids(tmp_path / "s1")
+    try:
+        again = run_app(*args, f"hydra.sweep.dir={tmp_path}/s2", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert job_ids(tmp_path / "s2") == ids  # every task found queued, none submitted twice
+        assert "0 jobs submitted" in again.stdout
+        statuses = {s["status"] for c in manifest(tmp_path / "s2")["chains"] for s in c["stages"]}
+        assert statuses == {"attached (queued)"}
+    finally:
+        cancel(sorted({i.split("_")[0] for i in ids.values()}))

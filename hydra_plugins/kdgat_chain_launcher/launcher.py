@@ -286,13 +286,19 @@ class KdgatChainLauncher(Launcher):
     def _check_with_slurm(self, chains: List[Chain]) -> None:
         """Refuse the whole submission before its first sbatch when SLURM says a job could never run
         (more CPUs, memory or GPUs than any node, an unknown partition, a walltime over its limit):
-        otherwise the chain would be found broken half-submitted, or hours later."""
-        plans = self._scripts(chains, only_submitted=True)
+        otherwise the chain would be found broken half-submitted, or hours later. One question per
+        distinct request, so a sweep of 24 equal chains asks three."""
+        distinct: Dict[Any, List[Any]] = {}
+        for plan in self._scripts(chains, only_submitted=True):
+            _, stage, _, _ = plan
+            distinct.setdefault(frozen(sbatch_parameters(stage, self.params, "", [])), []).append(plan)
+        groups = list(distinct.values())
+        verdicts = _test_only([group[0][3] for group in groups])
         refused = [f"job {chain.num} stage {stage.name}: {verdict[len('REFUSED: '):]} "
                    f"(walltime {stage.resources.walltime}, mem {stage.resources.mem}, cpus {stage.resources.cpus}, "
                    f"gpus {stage.resources.gpus}, partition {stage.resources.partition or 'default'})"
-                   for (chain, stage, _, _), verdict in zip(plans, _test_only([p[3] for p in plans]))
-                   if verdict.startswith("REFUSED")]
+                   for group, verdict in zip(groups, verdicts) if verdict.startswith("REFUSED")
+                   for chain, stage, _, _ in group]
         if refused:
             _fail("SLURM would never run " + "; ".join(refused) + "; nothing submitted")
 

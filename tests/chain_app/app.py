@@ -2,7 +2,8 @@
 
 Each stage writes `<out>/<tag>-<stage>.done` holding the stages it found
 done before it (that file is also the stage's completion marker for the
-launcher); `fail=<stage>` makes that stage raise.
+launcher); `fail=<stage>` makes that stage raise (only in the chain of
+`fail_tag`, when set).
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ import hydra
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
-    if cfg.stage == cfg.fail:
+    if cfg.stage == cfg.fail and cfg.fail_tag in (None, cfg.tag):
         raise RuntimeError(f"stage {cfg.stage} was asked to fail")
     out = Path(cfg.out)
     before = sorted(p.name for p in out.glob(f"{cfg.tag}-*.done"))
