@@ -577,3 +577,14 @@ def test_resubmitting_a_queued_array_sweep_attaches_to_its_tasks(tmp_path):
         assert statuses == {"attached (queued)"}
     finally:
         cancel(sorted({i.split("_")[0] for i in ids.values()}))
+
+
+def test_a_dry_run_of_a_sweep_says_which_stages_would_be_arrays(tmp_path):
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c", "hydra.launcher.dry_run=true",
+                  f"hydra.sweep.dir={tmp_path}/s", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert ("would submit 9 jobs in 3 submissions (3 arrays: first of jobs 0,1,2; second of jobs 0,1,2; "
+            "third of jobs 0,1,2)") in out.stdout
+    off = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c", "hydra.launcher.dry_run=true",
+                  "hydra.launcher.array=false", f"hydra.sweep.dir={tmp_path}/s2", cwd=tmp_path)
+    assert "would submit 9 jobs in 9 submissions\n" in off.stdout

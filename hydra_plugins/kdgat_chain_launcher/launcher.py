@@ -315,6 +315,12 @@ class KdgatChainLauncher(Launcher):
                                  chain.actions[stage.name][0]))
                 print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdict}) ---\n{script}")
             _print_table(rows)
+        units = self._units(chains)
+        jobs = sum(len(u.chains) for u in units)
+        arrays = [u for u in units if u.array]
+        print(f"{PREFIX}: would submit {jobs} jobs in {len(units)} submissions" +
+              (f" ({len(arrays)} arrays: " + "; ".join(f"{u.stage} of jobs {','.join(str(chains[c].num) for c in u.chains)}"
+                                                      for u in arrays) + ")" if arrays else ""))
         print(f"{PREFIX}: dry run: nothing submitted, nothing written")
 
     def _submit(self, chains: List[Chain], sweep_dir: Path) -> None:
@@ -551,7 +557,10 @@ def _live_jobs() -> set:
 
 def _max_array_size() -> int:
     """The cluster's MaxArraySize (an array's task indices stay below it); SLURM's default when unknown."""
-    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True)
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 1001
     for line in out.stdout.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "MaxArraySize" and value.strip().isdigit():
