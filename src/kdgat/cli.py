@@ -126,6 +126,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Every chain's stage metrics as report.md, report.csv and PNG figures in the sweep; the table on stdout."""
+    from kdgat.report import NotASweep, find_sweep, write_report
+
+    try:
+        sweep = find_sweep(args.sweep)
+    except NotASweep as err:  # a wrong argument, as argparse's own usage errors: exit status 2
+        print(f"kdgat: error: {err}", file=sys.stderr)
+        return 2
+    _, tables = write_report(sweep)
+    print(tables, end="")
+    print(f"kdgat: wrote {sweep / 'report.md'}, report.csv and the figures beside it", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kdgat.data.synth import LIKE
 
@@ -151,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("sweep", nargs="?", help="sweep directory (default: the newest)")
     cancel.add_argument("--stage", help="only this stage and the stages that need it")
     cancel.set_defaults(func=cmd_cancel)
+    report = sub.add_parser("report", help="a sweep's stage metrics as Markdown, CSV and figures (default: the newest)")
+    report.add_argument("sweep", nargs="?", help="sweep directory (holds <job num>/config.yaml or .hydra/config.yaml)")
+    report.set_defaults(func=cmd_report)
     logs = sub.add_parser("logs", help="show a stage's SLURM log")
     logs.add_argument("sweep", help="sweep directory")
     logs.add_argument("stage")

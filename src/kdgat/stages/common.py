@@ -99,6 +99,8 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
     identical submissions) from training it twice: the second waits, then
     finds it finished.
     """
+    import resource
+
     from omegaconf import OmegaConf
 
     from kdgat.atomic import locked, write_json_atomic, write_text_atomic
@@ -118,8 +120,12 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
               f"writing {art.dir}", flush=True)
         t0 = time.perf_counter()
         metrics = train(run)
+        # The process's peak resident memory so far (KiB on Linux): a stage's own when it runs alone, as a
+        # SLURM stage job does; at least the stage's when one process runs several stages one after another.
+        peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         metrics = {"stage": name, "preset": run.node.preset, "dataset": cfg.dataset.name,
-                   "fingerprint": art.fingerprint, "seconds": round(time.perf_counter() - t0, 2), **metrics}
+                   "fingerprint": art.fingerprint, "seconds": round(time.perf_counter() - t0, 2),
+                   "peak_rss_mib": peak_rss_mib, **metrics}
         write_text_atomic(art.config, OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomic(art.metrics, metrics)
         _figures(run, metrics)
