@@ -14,6 +14,15 @@
 #                                         script started, nothing else.
 #         scripts/local-slurm.sh status   which daemons run, sinfo, squeue
 #                                         (exit 0 when the cluster is up, 3 when not)
+#         scripts/local-slurm.sh restart-ctld [DOWN_S]
+#                                         stop slurmctld (SIGTERM: it saves its
+#                                         state), leave it down DOWN_S seconds
+#                                         (default 0), start it again; jobs are
+#                                         kept. For fault tests (bench/reliability.py).
+#         scripts/local-slurm.sh restart-slurmd [DOWN_S]
+#                                         kill slurmd with SIGKILL (a crash: running
+#                                         jobs' slurmstepd live on), leave it down
+#                                         DOWN_S seconds, start it again.
 #
 # The node looks like one GPU node of a real cluster, bigger than this machine
 # (SlurmdParameters=config_overrides): jobs asking for 16 CPUs, 128G and a GPU
@@ -643,6 +652,24 @@ cmd_status() {
   [ $up -eq 1 ] && return 0 || return 3
 }
 
+# restart_daemon NAME SIGNAL DOWN_S: for fault tests, on a running cluster only; the node must answer again.
+restart_daemon() {
+  local name=$1 sig=$2 down=$3 pid
+  is_uint "$down" || fail "restart-$name: DOWN_S must be a whole number of seconds, not '$down'"
+  slurm_running && ctld_up || fail "the cluster is not running: $0 start"
+  pid=$(alive "$name" "$RUN/$name.pid")
+  say "sending $sig to $name (pid $pid), then starting it again in $down s"
+  kill -"$sig" "$pid" 2>/dev/null || true
+  gone "$pid" 20 || fail "$name (pid $pid) is still there 20 s after $sig"
+  sleep "$down"
+  if [ "$name" = slurmctld ]; then start_slurmctld; else start_slurmd; fi
+  wait_idle
+  say "$name is back: node $NODE is $(node_state)"
+}
+
+cmd_restart_ctld() { restart_daemon slurmctld TERM "${1:-0}"; }
+cmd_restart_slurmd() { restart_daemon slurmd KILL "${1:-0}"; }
+
 with_lock() {  # serialise concurrent start/stop calls (the daemons get fd 9 closed: 9>&-)
   mkdir -p "$STATE"
   exec 9>"$STATE/lock"
@@ -656,8 +683,12 @@ case ${1:-} in
     with_lock "cmd_$1"
     ;;
   status) cmd_status ;;
+  restart-ctld | restart-slurmd)
+    [ "$(id -u)" -eq 0 ] || fail "$1 must run as root"
+    with_lock "cmd_${1//-/_}" "${2:-0}"
+    ;;
   *)
-    echo "usage: $0 {start|stop|status}" >&2
+    echo "usage: $0 {start|stop|status|restart-ctld [DOWN_S]|restart-slurmd [DOWN_S]}" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,9 @@ from kdgat.errors import KdgatError
 from kdgat.presets import MODEL_OF, READS
 
 MARKER = "done.json"
+# The files of a finished stage that later stages and runs read back: the marker records their sha256, and a
+# stage whose files no longer match is trained again, never loaded (torch.load does not notice flipped bytes).
+VOUCHED = ("model.pt", "metrics.json")
 LATEST = "latest"
 # Settings that do not change what a stage learns, so stay out of fingerprints.
 NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"),
@@ -95,10 +98,34 @@ class StageArtifacts:
         return self.dir / MARKER
 
     def done(self) -> bool:
-        return self.marker.is_file()
+        """Finished, with every file its marker vouches for as it was written."""
+        return self.marker.is_file() and self.damage() is None
+
+    def damage(self) -> str | None:
+        """Why a finished stage cannot be used as it is (a vouched-for file missing or changed), or None."""
+        try:
+            recorded = self.record().get("files") or {}
+        except (OSError, ValueError) as err:
+            return f"{self.marker} is unreadable ({type(err).__name__})"
+        for name, digest in recorded.items():
+            path = self.dir / name
+            if not path.is_file():
+                return f"{path} is missing"
+            st = path.stat()
+            if _sha256(str(path), st.st_size, st.st_mtime_ns) != digest:
+                return f"{path} does not match its sha256 in {MARKER}"
+        return None
 
     def record(self) -> dict[str, Any]:
         return json.loads(self.marker.read_text())
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256, computed once per version of the file (size and mtime)."""
+    from kdgat.atomic import sha256_file
+
+    return sha256_file(path)
 
 
 def _plain(node: Any) -> Any:
@@ -182,12 +209,15 @@ def trained_elsewhere(cfg: Any, reader: str, kind: str, makers: tuple[str, ...])
     key = data_key(cfg)
     candidates = []
     for marker in (artifacts_root(cfg) / cfg.dataset.name).glob(f"*/*/{MARKER}"):
+        if marker.parent.name == LATEST:  # a moving link to a fingerprint the glob finds by its own name
+            continue
         try:
             rec = json.loads(marker.read_text())
         except (OSError, ValueError):
             continue
         if rec.get("preset") in makers and rec.get("data") == key and rec.get("seed") == cfg.seed \
-                and (kind != "teacher" or rec.get("size") == "teacher"):
+                and (kind != "teacher" or rec.get("size") == "teacher") \
+                and StageArtifacts(rec.get("stage"), rec.get("preset"), marker.parent, rec.get("fingerprint")).done():
             candidates.append((rec.get("finished", ""), rec, marker.parent))
     if not candidates:
         raise KdgatError(_untrained(cfg, reader, kind, makers))
@@ -218,21 +248,29 @@ def point_log_link(link: Path, target: Path) -> None:
 
 def launcher_marker(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """The completion marker the launcher checks to skip stage `name`; None when it cannot be known yet
-    (the dataset is still to be generated, or an input trained elsewhere is missing)."""
+    (the dataset is still to be generated, or an input trained elsewhere is missing) or when the finished
+    stage's files are damaged, so that the launcher submits it to be trained again."""
     try:
-        return str(stage_artifacts(cfg, name, memo).marker)
+        art = stage_artifacts(cfg, name, memo)
     except KdgatError:
         return None
+    return None if art.marker.is_file() and art.damage() else str(art.marker)
 
 
 def launcher_note(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """Said beside a finished stage: it was trained by other code than this (it is reused all the same;
-    `hydra.launcher.rerun=<stage>` trains it again)."""
-    marker = launcher_marker(cfg, name, memo)
-    if marker is None or not Path(marker).is_file():
-        return None
+    `hydra.launcher.rerun=<stage>` trains it again), or its files are damaged and it is trained again."""
     try:
-        then = json.loads(Path(marker).read_text()).get("code", {}).get("commit")
+        art = stage_artifacts(cfg, name, memo)
+    except KdgatError:
+        return None
+    if not art.marker.is_file():
+        return None
+    damage = art.damage()
+    if damage:
+        return f"trained again: {damage}"
+    try:
+        then = art.record().get("code", {}).get("commit")
     except (OSError, ValueError):
         return None
     now = code_version()["commit"]
@@ -267,6 +305,10 @@ def launcher_missing(cfg: Any, name: str, memo: dict | None = None) -> str | Non
 def require_finished(reader: str, inputs: dict[str, StageArtifacts]) -> None:
     """Refuse to start a stage whose inputs are not trained: name the file and the stage that makes it."""
     for kind, art in inputs.items():
+        damage = art.damage() if art.marker.is_file() else None
+        if damage:
+            raise KdgatError(f"stage {reader} needs {art.model} ({kind}), and stage {art.stage}'s files are damaged "
+                             f"({damage}): train it again with stage={art.stage} first")
         if not art.done() or not art.model.is_file():
             raise KdgatError(f"stage {reader} needs {art.model} ({kind}), which stage {art.stage} makes "
                              f"and has not finished: run stage={art.stage} first")
@@ -288,7 +330,7 @@ def code_version() -> dict[str, Any]:
 
 def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], extra: dict[str, Any]) -> None:
     """Write the completion marker (last of all a stage's files) and point `latest` at it."""
-    from kdgat.atomic import write_json_atomic
+    from kdgat.atomic import sha256_file, write_json_atomic
 
     node = cfg.pipeline.stages[art.stage]
     record = {
@@ -297,8 +339,10 @@ def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], ext
         "inputs": {k: {"stage": a.stage, "fingerprint": a.fingerprint, "dir": str(a.dir)} for k, a in inputs.items()},
         "code": code_version(), "host": socket.gethostname(), "slurm_job": os.environ.get("SLURM_JOB_ID"),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra,
+        "files": {name: sha256_file(art.dir / name) for name in VOUCHED if (art.dir / name).is_file()},
     }
     art.checkpoint.unlink(missing_ok=True)
+    art.checkpoint.with_name(art.checkpoint.name + ".sha256").unlink(missing_ok=True)  # kdgat.training's digest
     write_json_atomic(art.marker, record)
     link = art.dir.parent / LATEST
     tmp = art.dir.parent / f".{LATEST}.{os.getpid()}"

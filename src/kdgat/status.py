@@ -69,6 +69,17 @@ def suggestion(elapsed: str, used_mb: float | None) -> str:
     return ("next time " + " ".join(out)) if out else ""
 
 
+SIGNALS = {9: "SIGKILL, as the out-of-memory killer sends: more memory?", 15: "SIGTERM", 6: "SIGABRT",
+           11: "SIGSEGV"}
+
+
+def _ending(info: Any) -> str:
+    """How a job ended, in words: `exit 1`, or `killed by signal 9 (SIGKILL, ...)` when a step died of a signal."""
+    if info.signal:
+        return f"killed by signal {info.signal} ({SIGNALS.get(info.signal, 'see man 7 signal')})"
+    return f"exit {info.exit_code.split(':')[0] or '?'}"
+
+
 def describe(manifest: dict[str, Any], infos: dict[str, Any]) -> list[Row]:
     """One row per stage, with the reason a job waits or was cancelled in a user's words."""
     rows = []
@@ -92,11 +103,11 @@ def describe(manifest: dict[str, Any], infos: dict[str, Any]) -> list[Row]:
                     up = by_stage[culprits[0]]
                     upinfo = infos[up["job_id"]]
                     note = (f"cancelled because {culprits[0]} {upinfo.state.lower().replace('cancelled', 'was cancelled')}"
-                            f" (exit {upinfo.exit_code.split(':')[0] or '?'}, see {up['log']})")
+                            f" ({_ending(upinfo)}, see {up['log']})")
                 else:
                     note = "cancelled"
             elif info.state in FAILED_STATES:
-                note = f"{info.state.lower()} (exit {info.exit_code.split(':')[0] or '?'}, see {s['log']})"
+                note = f"{info.state.lower()} ({_ending(info)}, see {s['log']})"
             elif info.state == "COMPLETED":
                 used = f"{info.max_rss_mb / 1024:.1f}G" if info.max_rss_mb is not None else "?"
                 memory = f"{used} of {s['mem']}"

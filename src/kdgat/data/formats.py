@@ -22,7 +22,6 @@ from __future__ import annotations
 import binascii
 import csv
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,19 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kdgat.data.frames import Frames, ReadReport
+# Telling the format from a file's first lines is light, and the launcher needs it: it lives in sniff.
+from kdgat.data.sniff import CTT_COLUMNS, MAX_CAN_ID, detect_format
+from kdgat.data.sniff import ctt_header_names as _ctt_header_names
+from kdgat.data.sniff import existing_file as _existing_file
 from kdgat.errors import KdgatError
 
 FORMATS = ("can_train_and_test", "hcrl_csv", "hcrl_log")
 
-CTT_COLUMNS = ("timestamp", "arbitration_id", "data_field", "attack")
-MAX_CAN_ID = 0x1FFFFFFF  # 29-bit extended identifier
 MAX_BAD_EXAMPLES = 5
-
-_FORMAT_HELP = (
-    "can_train_and_test (header 'timestamp,arbitration_id,data_field,attack'), "
-    "hcrl_csv (rows 'Timestamp,CAN ID,DLC,DATA0,...,Flag' ending in R or T), "
-    "hcrl_log (lines 'Timestamp: ... ID: ... DLC: ... <bytes>')"
-)
 
 
 # --------------------------------------------------------------------------
@@ -246,71 +241,6 @@ def _rows_hcrl_log(f: Frames) -> bytes:
             axis=1,
         )
     )
-
-
-# --------------------------------------------------------------------------
-# Detection
-# --------------------------------------------------------------------------
-
-_SNIFF_BYTES = 64 * 1024
-_SNIFF_LINES = 10
-_LOG_LINE = re.compile(r"\s*Timestamp:\s*\S+\s+ID:")
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """Tell a file's format from its first non-empty lines, never from its name.
-
-    The three formats look nothing alike (a header, rows ending in R/T,
-    ``Timestamp:`` lines), so a handful of lines is enough; a stray bad line
-    among them must not hide the format, so the majority of lines decides.
-    """
-    path = _existing_file(path)
-    lines = _first_lines(path)
-    if not lines:
-        raise KdgatError(f"{path}: the file is empty, so its CAN format is unknown (known formats: {_FORMAT_HELP})")
-    if _ctt_header_names(lines[0]) is not None:
-        return "can_train_and_test"
-    votes = {
-        "hcrl_log": sum(bool(_LOG_LINE.match(line)) for line in lines),
-        "hcrl_csv": sum(_looks_like_hcrl_row(line) for line in lines),
-    }
-    best = max(votes, key=votes.get)
-    if votes[best] > 0 and 2 * votes[best] >= len(lines):
-        return best
-    first = lines[0] if len(lines[0]) <= 60 else lines[0][:57] + "..."
-    raise KdgatError(f"{path}: unknown CAN file format (first line {first!r}); known formats: {_FORMAT_HELP}")
-
-
-def _first_lines(path: Path) -> list[str]:
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    lines = text.splitlines()
-    if len(head) == _SNIFF_BYTES and lines:
-        lines.pop()  # probably cut in the middle
-    return [line for line in lines if line.strip()][:_SNIFF_LINES]
-
-
-def _ctt_header_names(line: str) -> list[str] | None:
-    """The header's column names as written, when it names the four columns."""
-    names = line.rstrip("\r\n").split(",")
-    if set(CTT_COLUMNS) <= {n.strip().lower() for n in names}:
-        return names
-    return None
-
-
-def _looks_like_hcrl_row(line: str) -> bool:
-    parts = line.strip().split(",")
-    return len(parts) >= 4 and parts[-1].strip() in ("R", "T") and parts[2].strip().isdigit()
-
-
-def _existing_file(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise KdgatError(f"CAN data file {path} does not exist")
-    if not path.is_file():
-        raise KdgatError(f"{path} is not a file (expected a CAN data file)")
-    return path
 
 
 # --------------------------------------------------------------------------

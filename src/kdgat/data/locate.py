@@ -8,6 +8,9 @@ from typing import Any
 
 from kdgat.errors import KdgatError
 
+RECORD = "synthetic.json"  # what a generated folder was made with (kdgat.data.synth writes it)
+
+
 def missing_dataset_message(name: str, path: Path, source: str | None) -> str:
     get = f"get the real data ({source}) and unpack it there" if source else "put a dataset folder there"
     return (f"dataset {name} not found: looked in {path}. To use it, {get} (folders train_*/ and test_0N_<scenario>/), "
@@ -27,9 +30,6 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
             raise KdgatError(missing_dataset_message(dataset.name, path, dataset.get("source")))
         return path
     wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
-    from kdgat.data.synth import RECORD
-
-    record = path / RECORD
     if not path.exists():
         from kdgat.atomic import locked
         from kdgat.data import synth as generator
@@ -41,11 +41,23 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
                       f"like {wanted['like']}) in {path}", flush=True)
                 generator.generate(path, like=wanted["like"], frames=wanted["frames"], seed=wanted["seed"],
                                    progress=progress)
-    if record.is_file():
-        made = json.loads(record.read_text())
-        if made != wanted:
-            raise KdgatError(f"{path} was generated with {made}, but the config asks for {wanted}: "
-                             f"remove the folder to regenerate it, or set dataset.path elsewhere")
-    elif path.is_dir():
-        pass  # a folder the user put there: read it like real data
+    problem = synthetic_mismatch(dataset, path)
+    if problem:
+        raise KdgatError(problem)
     return path
+
+
+def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
+    """Why a generated synthetic folder is not the data the config asks for (other settings), or None.
+
+    A folder without the generator's record is one the user put there: it is read like real data.
+    """
+    synth = dataset.get("synthetic")
+    if synth is None or not (path / RECORD).is_file():
+        return None
+    wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+    made = json.loads((path / RECORD).read_text())
+    if made != wanted:
+        return (f"{path} was generated with {made}, but the config asks for {wanted}: "
+                f"remove the folder to regenerate it, or set dataset.path elsewhere")
+    return None

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.frames import Frames
+from kdgat.data.locate import RECORD
 from kdgat.errors import KdgatError
 
 # --- attack definitions (Car-Hacking injection rates) ------------------------
@@ -466,9 +467,6 @@ def dataset_files(like: str = "synthetic") -> dict[str, tuple[str, str]]:
         raise KdgatError(f"unknown dataset style {like!r}; valid: {', '.join(LIKE)}")
     names = FILE_NAMES[_family(like)]
     return {folder: (names[folder], _format_for(like, folder)) for folder, _, _ in FOLDERS}
-
-
-RECORD = "synthetic.json"
 
 
 def generate(
