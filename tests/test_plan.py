@@ -93,3 +93,29 @@ def test_unknown_need_empty_pipeline_and_dotted_names():
 def test_bad_resource_names_its_stage():
     with pytest.raises(PlanError, match=r"pipeline.stages.a.resources.mem='lots'"):
         plan_stages({"stages": {"a": {"needs": [], "resources": _res(mem="lots")}}})
+
+
+def test_sinfo_partitions_take_the_largest_node_and_the_default():
+    from hydra_plugins.kdgat_chain_launcher._plan import Partition, parse_sinfo
+
+    parts = parse_sinfo("main*|7-00:00:00|48|196608|gpu:2\nbig|infinite|64+|512000|gpu:a100:4(S:0-1)\n"
+                        "big|infinite|128|256000|(null)\n")
+    assert parts == [Partition("main", True, 7 * 86400, 48, 196608, 2), Partition("big", False, None, 128, 512000, 4)]
+
+
+@pytest.mark.parametrize("request_, partition, message", [
+    (dict(gpus=3), None, "gpus 3: the largest node of partition main has 2"),
+    (dict(cpus=64), None, "cpus 64: the largest node of partition main has 48"),
+    (dict(mem_mb=400 * 1024), None, "mem 400G: the largest node of partition main has 192G (196608M)"),
+    (dict(walltime_s=8 * 86400), None, "walltime 8-00:00:00 is over partition main's limit of 7-00:00:00"),
+    (dict(), "nosuch", "partition 'nosuch' does not exist; the partitions are main, big"),
+    (dict(walltime_s=30 * 86400, gpus=4, cpus=64), "big", None),
+    (dict(gpus=2, cpus=48), None, None),
+])
+def test_a_request_beyond_the_cluster_names_what_it_allows(request_, partition, message):
+    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem, parse_sinfo
+
+    parts = parse_sinfo("main*|7-00:00:00|48|196608|gpu:2\nbig|infinite|128|512000|gpu:4\n")
+    res = Resources(**{**dict(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0), **request_})
+    assert limit_problem(res, partition, parts) == message
+    assert limit_problem(res, partition, []) is None  # sinfo silent: sbatch --test-only decides

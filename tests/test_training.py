@@ -13,3 +13,20 @@ def test_threads_follow_slurm_but_never_exceed_the_cpus_we_may_use(monkeypatch):
     assert usable_cpus() == allowed
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert usable_cpus() == 1
+
+
+def test_saved_tensors_carry_a_digest_that_catches_flipped_bytes(tmp_path):
+    import pytest
+    import torch
+
+    from kdgat.errors import KdgatError
+    from kdgat.training import load_tensors, save_tensors
+
+    path = tmp_path / "checkpoint.pt"
+    save_tensors(path, {"w": torch.arange(1000.0)})
+    assert torch.equal(load_tensors(path)["w"], torch.arange(1000.0))
+    data = bytearray(path.read_bytes())
+    data[-200:-136] = bytes(64)  # same size, some bytes changed: torch.load alone may not notice
+    path.write_bytes(bytes(data))
+    with pytest.raises(KdgatError, match="does not match its sha256"):
+        load_tensors(path)

@@ -264,3 +264,66 @@ def resume_actions(stages: "list[Stage]", markers: Mapping[str, Any], done, queu
                 continue
         actions[stage.name] = ("submit", None)
     return actions
+
+
+# ---------------------------------------------------------------------- what the cluster can ever run
+
+@dataclass(frozen=True)
+class Partition:
+    """The most one job can get in a partition: its MaxTime and its largest node (sinfo)."""
+
+    name: str
+    default: bool
+    max_time_s: "int | None"  # None: no limit
+    cpus: int
+    mem_mb: int
+    gpus: int
+
+
+def parse_sinfo(text: str) -> "list[Partition]":
+    """Partitions from `sinfo -h -o '%P|%l|%c|%m|%G'` (one line per partition and kind of node)."""
+    found: "dict[str, Partition]" = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5:
+            continue
+        name, limit, cpus, mem, gres = parts
+        default = name.endswith("*")
+        name = name.rstrip("*")
+        try:
+            max_time = None if limit.strip().lower() in ("infinite", "unlimited", "n/a") else parse_walltime(limit.strip())
+        except PlanError:
+            max_time = None
+        gpus = sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres))
+        new = Partition(name, default, max_time, int(cpus.rstrip("+") or 0), int(re.sub(r"\D", "", mem) or 0), gpus)
+        old = found.get(name)
+        if old:  # nodes of several kinds: the largest of each
+            new = Partition(name, old.default or default, old.max_time_s if old.max_time_s is not None else max_time,
+                            max(old.cpus, new.cpus), max(old.mem_mb, new.mem_mb), max(old.gpus, new.gpus))
+        found[name] = new
+    return list(found.values())
+
+
+def limit_problem(resources: Resources, partition: "str | None", partitions: "list[Partition]") -> "str | None":
+    """Why SLURM could never run this request, naming what the cluster allows; None if it fits."""
+    if not partitions:
+        return None
+    names = ", ".join(p.name for p in partitions)
+    if partition is None:
+        chosen = next((p for p in partitions if p.default), None)
+        if chosen is None:
+            return None  # no default partition: sbatch will say so itself
+    else:
+        chosen = next((p for p in partitions if p.name == partition), None)
+        if chosen is None:
+            return f"partition {partition!r} does not exist; the partitions are {names}"
+    where = f"partition {chosen.name}"
+    if chosen.max_time_s is not None and resources.walltime_s > chosen.max_time_s:
+        return f"walltime {resources.walltime} is over {where}'s limit of {format_walltime(chosen.max_time_s)}"
+    if resources.cpus > chosen.cpus:
+        return f"cpus {resources.cpus}: the largest node of {where} has {chosen.cpus}"
+    if resources.mem_mb > chosen.mem_mb:
+        return f"mem {resources.mem}: the largest node of {where} has {chosen.mem_mb // 1024}G ({chosen.mem_mb}M)"
+    if resources.gpus > chosen.gpus:
+        return f"gpus {resources.gpus}: the largest node of {where} has {chosen.gpus}"
+    return None

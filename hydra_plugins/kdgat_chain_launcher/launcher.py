@@ -36,6 +36,8 @@ from hydra_plugins.kdgat_chain_launcher._plan import (
     Stage,
     gpu_warnings,
     job_name,
+    limit_problem,
+    parse_sinfo,
     plan_stages,
     resume_actions,
     sbatch_parameters,
@@ -250,14 +252,15 @@ class KdgatChainLauncher(Launcher):
     def _setup_lines(self, chain: Chain, stage: Stage, config_path: Path, snapshot: Optional[Path]) -> List[str]:
         command = self._command(chain, stage)
         lines = [
-            "set -e  # a failing set-up line fails the job",
+            "set -e  # a failing set-up line fails the job, and says which line in the log",
+            """trap 'echo "kdgat_chain: set-up line failed (exit $?): $BASH_COMMAND" >&2' ERR""",
             *(_comment(text) for text in (f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
                                           f"frozen config: {config_path}", f"the same stage by hand: {command}")),
         ]
         if snapshot is not None:
             paths = ":".join(shlex.quote(str(snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
             lines.append(f'export PYTHONPATH={paths}"${{PYTHONPATH:+:$PYTHONPATH}}"')
-        return lines + list(self.params.get("setup") or [])
+        return lines + list(self.params.get("setup") or []) + ["trap - ERR"]
 
     def _parameters(self, chain: Chain, stage: Stage) -> Dict[str, Any]:
         after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs if chain.actions[n][0] != "done"]
@@ -284,23 +287,33 @@ class KdgatChainLauncher(Launcher):
         return plans
 
     def _check_with_slurm(self, chains: List[Chain]) -> None:
-        """Refuse the whole submission before its first sbatch when SLURM says a job could never run
-        (more CPUs, memory or GPUs than any node, an unknown partition, a walltime over its limit):
-        otherwise the chain would be found broken half-submitted, or hours later. One question per
-        distinct request, so a sweep of 24 equal chains asks three."""
+        """Refuse the whole submission before its first sbatch when SLURM could never run one of its jobs
+        (more CPUs, memory or GPUs than any node, an unknown partition, a walltime over its limit), saying
+        what the cluster allows: otherwise the chain would be found broken half-submitted, or hours later.
+        sinfo's limits first; then `sbatch --test-only`, once per distinct request, for the rules sinfo
+        does not show (QOS, accounts)."""
+        partitions = parse_sinfo(_output(["sinfo", "-h", "-o", "%P|%l|%c|%m|%G"]))
+        problems: Dict[str, List[str]] = {}
         distinct: Dict[Any, List[Any]] = {}
         for plan in self._scripts(chains, only_submitted=True):
-            _, stage, _, _ = plan
-            distinct.setdefault(frozen(sbatch_parameters(stage, self.params, "", [])), []).append(plan)
+            chain, stage, _, _ = plan
+            problem = limit_problem(stage.resources, stage.resources.partition or self.params.get("partition"),
+                                    partitions)
+            if problem:
+                problems.setdefault(f"stage {stage.name}: {problem}", []).append(str(chain.num))
+            else:
+                distinct.setdefault(frozen(sbatch_parameters(stage, self.params, "", [])), []).append(plan)
         groups = list(distinct.values())
-        verdicts = _test_only([group[0][3] for group in groups])
-        refused = [f"job {chain.num} stage {stage.name}: {verdict[len('REFUSED: '):]} "
-                   f"(walltime {stage.resources.walltime}, mem {stage.resources.mem}, cpus {stage.resources.cpus}, "
-                   f"gpus {stage.resources.gpus}, partition {stage.resources.partition or 'default'})"
-                   for group, verdict in zip(groups, verdicts) if verdict.startswith("REFUSED")
-                   for chain, stage, _, _ in group]
-        if refused:
-            _fail("SLURM would never run " + "; ".join(refused) + "; nothing submitted")
+        for group, verdict in zip(groups, _test_only([group[0][3] for group in groups])):
+            if verdict.startswith("REFUSED"):
+                res = group[0][1].resources
+                problems.setdefault(
+                    f"stage {group[0][1].name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem {res.mem}, "
+                    f"cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})", []
+                ).extend(str(chain.num) for chain, *_ in group)
+        if problems:
+            _fail("SLURM would never run " + "; ".join(f"job {','.join(nums)} {text}" for text, nums in problems.items())
+                  + "; nothing submitted")
 
     def _dry_run(self, chains: List[Chain]) -> None:
         plans = self._scripts(chains, only_submitted=False)
@@ -555,13 +568,17 @@ def _live_jobs() -> set:
             if state in LIVE_STATES}
 
 
+def _output(cmd: List[str]) -> str:
+    """A SLURM command's stdout, or "" when it cannot be run."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def _max_array_size() -> int:
     """The cluster's MaxArraySize (an array's task indices stay below it); SLURM's default when unknown."""
-    try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return 1001
-    for line in out.stdout.splitlines():
+    for line in _output(["scontrol", "show", "config"]).splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "MaxArraySize" and value.strip().isdigit():
             return int(value.strip())

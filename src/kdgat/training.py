@@ -10,6 +10,7 @@ finished epoch instead of starting over.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import math
 import os
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from kdgat.atomic import write_bytes_atomic
+from kdgat.atomic import write_bytes_atomic, write_text_atomic
 from kdgat.errors import KdgatError
 
 
@@ -50,15 +51,28 @@ def configure(device: str, seed: int) -> torch.device:
 
 
 def save_tensors(path: Path, obj: Any) -> None:
-    """torch.save to a file written atomically (a killed job never leaves half a model)."""
+    """torch.save to a file written atomically (a killed job never leaves half a model), with its sha256
+    beside it in `<file>.sha256`: torch.load does not notice flipped bytes, the digest does."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    write_bytes_atomic(path, buf.getvalue())
+    data = buf.getvalue()
+    write_bytes_atomic(path, data)
+    write_text_atomic(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
 
 
 def load_tensors(path: Path, device: torch.device | str = "cpu") -> Any:
-    """torch.load of tensors and plain containers only (weights_only: nothing pickled runs)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """torch.load of tensors and plain containers only (weights_only: nothing pickled runs), after checking
+    the file against the sha256 written with it (a file without one, from before, is loaded as it is)."""
+    digest = _digest_path(path)
+    data = Path(path).read_bytes()
+    if digest.is_file() and digest.read_text().strip() != hashlib.sha256(data).hexdigest():
+        raise KdgatError(f"{path} does not match its sha256 in {digest.name}: the file is damaged")
+    return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+
+
+def _digest_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
 
 
 @dataclass
@@ -160,9 +174,11 @@ def _resume(job: Fit) -> dict[str, Any] | None:
         job.model.load_state_dict(state["model"])
         job.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
-    except Exception as err:  # a truncated or foreign file: start over rather than load it
-        print(f"kdgat: {job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({type(err).__name__}); "
+    except Exception as err:  # a damaged, truncated or foreign file: start over rather than load it
+        why = str(err) if isinstance(err, KdgatError) else type(err).__name__
+        print(f"kdgat: {job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({why}); "
               "starting from epoch 1", file=sys.stderr, flush=True)
         job.checkpoint.unlink(missing_ok=True)
+        _digest_path(job.checkpoint).unlink(missing_ok=True)
         return None
     return state

@@ -113,6 +113,9 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
         if art.done():
             print(f"kdgat: stage {name} is already trained ({art.dir}); skipping it", flush=True)
             return json.loads(art.metrics.read_text())
+        if art.marker.is_file():  # finished once, but its files no longer match what it wrote
+            print(f"kdgat: stage {name} was trained, but {art.damage()}: training it again", file=sys.stderr, flush=True)
+            art.marker.unlink()
         device = configure(cfg.train.device, cfg.seed)
         run = StageRun(cfg=cfg, name=name, node=cfg.pipeline.stages[name], art=art, inputs=inputs, data=data,
                        device=device)
