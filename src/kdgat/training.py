@@ -134,12 +134,13 @@ def fit(job: Fit) -> dict[str, Any]:
         for k, v in row.items():
             history.setdefault(k, []).append(float(v))
         score = row[job.monitor]
-        # A tie goes to the later epoch: further trained, and at a lower rate under the cosine schedule.
-        if best is None or (score >= best if job.mode == "max" else score <= best):
-            best, best_epoch, stale = score, epoch, 0
+        # A tie goes to the later epoch (further trained, and at a lower rate under the cosine schedule),
+        # but only a better score resets the patience: a plateau stops training like a decline does.
+        better = best is None or (score > best if job.mode == "max" else score < best)
+        if better or score == best:
+            best, best_epoch = score, epoch
             best_state = copy.deepcopy(job.model.state_dict())
-        else:
-            stale += 1
+        stale = 0 if better else stale + 1
         print(f"kdgat: {job.desc} epoch {epoch + 1}/{job.epochs}: "
               + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
         save_tensors(job.checkpoint, {
