@@ -30,6 +30,7 @@ from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hydra_plugins.kdgat_chain_launcher import _slurm
 from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, frozen, plan_units
 from hydra_plugins.kdgat_chain_launcher._plan import (
     PlanError,
@@ -45,8 +46,7 @@ from hydra_plugins.kdgat_chain_launcher._plan import (
 
 PREFIX = "kdgat_chain"
 QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
-LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-               "RESIZING", "SUSPENDED"}
+
 
 
 class StageFailed(RuntimeError):
@@ -195,7 +195,7 @@ class KdgatChainLauncher(Launcher):
         is submitted once and the second chain waits on it."""
         rerun = self.params.get("rerun") or []
         rerun = {rerun} if isinstance(rerun, str) else set(rerun)
-        live = _live_jobs() if can_ask_slurm else set()
+        live = _slurm.live_jobs() if can_ask_slurm else set()
 
         def queued(marker: str) -> Optional[str]:
             try:
@@ -292,7 +292,7 @@ class KdgatChainLauncher(Launcher):
         what the cluster allows: otherwise the chain would be found broken half-submitted, or hours later.
         sinfo's limits first; then `sbatch --test-only`, once per distinct request, for the rules sinfo
         does not show (QOS, accounts)."""
-        partitions = parse_sinfo(_output(["sinfo", "-h", "-o", "%P|%l|%c|%m|%G"]))
+        partitions = parse_sinfo(_slurm.output(["sinfo", "-h", "-o", "%P|%l|%c|%m|%G"]))
         problems: Dict[str, List[str]] = {}
         distinct: Dict[Any, List[Any]] = {}
         for plan in self._scripts(chains, only_submitted=True):
@@ -304,7 +304,7 @@ class KdgatChainLauncher(Launcher):
             else:
                 distinct.setdefault(frozen(sbatch_parameters(stage, self.params, "", [])), []).append(plan)
         groups = list(distinct.values())
-        for group, verdict in zip(groups, _test_only([group[0][3] for group in groups])):
+        for group, verdict in zip(groups, _slurm.test_only([group[0][3] for group in groups])):
             if verdict.startswith("REFUSED"):
                 res = group[0][1].resources
                 problems.setdefault(
@@ -317,7 +317,7 @@ class KdgatChainLauncher(Launcher):
 
     def _dry_run(self, chains: List[Chain]) -> None:
         plans = self._scripts(chains, only_submitted=False)
-        verdicts = _test_only([script for *_, script in plans])
+        verdicts = _slurm.test_only([script for *_, script in plans])
         for chain in chains:
             print(f"{PREFIX}: dry run, job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
             rows = []
@@ -382,9 +382,9 @@ class KdgatChainLauncher(Launcher):
                     jobs = [executor.submit(self._stage_job(chain, stage))]
                     submitted.append(jobs[0].job_id)
             except Exception as err:
-                cancelled = _cancel(submitted)
+                cancelled = _slurm.cancel(submitted)
                 who = ", ".join(f"job {chain.num}" for chain in members)
-                _fail(f"{who}: sbatch refused stage {stage.name}: {_reason(err)}; "
+                _fail(f"{who}: sbatch refused stage {stage.name}: {_slurm.reason(err)}; "
                       f"cancelled what this submission had queued ({cancelled or 'nothing'})")
             for chain, job in zip(members, jobs):
                 chain.job_ids[stage.name] = job.job_id
@@ -414,7 +414,7 @@ class KdgatChainLauncher(Launcher):
                           for s in chain.stages if s.name in submit])
             arrayable.append(all(chain.actions[s.name][0] in ("submit", "done") for s in chain.stages))
         enabled = bool(self.params.get("array", True)) and len(chains) > 1
-        size = int(self.params.get("max_array_size") or (_max_array_size() if enabled else 1))
+        size = int(self.params.get("max_array_size") or (_slurm.max_array_size() if enabled else 1))
         return plan_units(plans, arrayable, enabled, size)
 
     @staticmethod
@@ -559,65 +559,6 @@ def _print_table(rows: List[Dict[str, Any]]) -> None:
     widths = [max(len(str(c[i])) for c in cells + [header]) for i in range(len(header))]
     for line in [header] + cells:
         print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
-
-
-def _live_jobs() -> set:
-    """Ids of the jobs SLURM still has queued or running (a finished or forgotten id is never depended on)."""
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True)  # -r: task by task
-    return {i for i, state in (line.split() for line in out.stdout.splitlines() if line.strip())
-            if state in LIVE_STATES}
-
-
-def _output(cmd: List[str]) -> str:
-    """A SLURM command's stdout, or "" when it cannot be run."""
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
-def _max_array_size() -> int:
-    """The cluster's MaxArraySize (an array's task indices stay below it); SLURM's default when unknown."""
-    for line in _output(["scontrol", "show", "config"]).splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "MaxArraySize" and value.strip().isdigit():
-            return int(value.strip())
-    return 1001
-
-
-def _test_only(scripts: List[str]) -> List[str]:
-    """SLURM's own verdict on whether each job could ever run (partition limits, QOS), without
-    submitting it; the questions go out together, not one after the other."""
-    if shutil.which("sbatch") is None:
-        return ["not checked (no sbatch here)"] * len(scripts)
-    procs = []
-    for script in scripts:
-        lines = [line for line in script.splitlines()
-                 if not line.startswith(("#SBATCH --dependency", "#SBATCH --kill-on-invalid-dep"))]
-        proc = subprocess.Popen(["sbatch", "--test-only"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        proc.stdin.write("\n".join(lines))  # a script is far below a pipe's buffer: this never blocks
-        proc.stdin.close()
-        procs.append(proc)
-    verdicts = []
-    for proc in procs:
-        out, err = proc.stdout.read(), proc.stderr.read()  # a line or two each
-        proc.wait()
-        last = (err or out).strip().splitlines()
-        verdicts.append("ok" if proc.returncode == 0 else "REFUSED: " + (last[-1] if last else "?"))
-    return verdicts
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    errors = [line for line in text if "error" in line.lower()]
-    return (errors[-1] if errors else text[-1] if text else repr(err)).strip()
-
-
-def _cancel(job_ids: List[str]) -> str:
-    if job_ids:
-        subprocess.run(["scancel", *job_ids], capture_output=True)
-    return " ".join(job_ids)
 
 
 def _read(path: str) -> str:
