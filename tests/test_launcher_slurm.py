@@ -138,6 +138,8 @@ def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, over
     (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain"], ["hcrl_sa", "set_01"]),
     (["-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "hydra/launcher=kdgat_chain", "hydra.launcher.array=false"],
      ["hcrl_sa", "set_01"]),
+    (["-m", "pipeline=teacher", "dataset=hcrl_sa,hcrl_ch,set_01,set_02,set_03,set_04", "hydra/launcher=kdgat_chain"],
+     ["hcrl_sa", "hcrl_ch", "set_01", "set_02", "set_03", "set_04"]),
 ])
 def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chains):
     """The exact commands of the guide: no -m for one chain, -m for a sweep of independent chains
@@ -156,6 +158,7 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
     try:
         assert sorted({num for num, _ in ids}) == list(range(len(chains)))
         arrays = len(chains) > 1 and "hydra.launcher.array=false" not in args
+        assert len({i.split("_")[0] for i in ids.values()}) == (3 if arrays else 3 * len(chains))
         for num, name in enumerate(chains):
             gat, fusion = scontrol(ids[(num, "curriculum")]), scontrol(ids[(num, "fusion")])
             if arrays:  # task num of each stage's array, waiting on task num of the arrays before it
