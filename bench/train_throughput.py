@@ -78,7 +78,7 @@ def models(num_ids: int, graphs):
     node_id, x = normal_nodes(graphs)
     gat = GATClassifier(num_ids=num_ids, **feats, **dict(sizes.gat.teacher))
     gat.profile.fit(node_id, x)
-    classes = int(NormalProfile.known(node_id, num_ids).sum()) + 1
+    classes = NormalProfile.classes_for(node_id, num_ids)
     vgae = GraphVGAE(num_ids=num_ids, classes=classes, **feats, **dict(sizes.vgae.teacher))
     vgae.profile.fit(node_id, x)
     return {

@@ -241,17 +241,21 @@ def test_vgae_loss_finite_and_decreasing():
     assert after.item() < 0.7 * before.item()
 
 
+def train_vgae(model, batch, steps: int) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        model.loss(batch)[0].backward()
+        opt.step()
+
+
 def test_vgae_anomaly_score_flags_outliers():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = GraphVGAE(20, F_IN, **dict(SIZES.vgae.student))
     train = Batch.from_data_list([pattern_graph(gen) for _ in range(16)])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(150):
-        opt.zero_grad()
-        model.loss(train)[0].backward()
-        opt.step()
+    train_vgae(model, train, steps=150)
 
     normal = Batch.from_data_list([pattern_graph(gen) for _ in range(20)])
     outliers = []
@@ -285,18 +289,13 @@ def test_vgae_decodes_over_the_ids_of_normal_traffic_and_scales_its_score():
     windows = [pattern_graph(gen) for _ in range(16)]  # ids 1..8 in every window
     normal = Batch.from_data_list(windows)
     node_id, x = normal.node_id.numpy(), normal.x.numpy()
-    classes = int(NormalProfile.known(node_id, 50).sum()) + 1
+    classes = NormalProfile.classes_for(node_id, 50)
     assert classes == 9
     model = GraphVGAE(50, F_IN, classes=classes, **dict(SIZES.vgae.student))
     model.profile.fit(node_id, x)
     out = model(normal)
     assert out["id_logits"].shape == out["nbr_logits"].shape == (normal.num_nodes, 9)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(100):
-        opt.zero_grad()
-        model.loss(normal)[0].backward()
-        opt.step()
+    train_vgae(model, normal, steps=100)
     model.fit_score([normal])
     assert model.training  # mode restored
     # on the windows it was scaled on, each term's median is 0 and its 99th percentile 1

@@ -48,7 +48,6 @@ PREFIX = "kdgat_chain"
 QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
 
 
-
 class StageFailed(RuntimeError):
     """Raised in a stage job whose task failed, so that the job exits non-zero.
 
@@ -239,8 +238,8 @@ class KdgatChainLauncher(Launcher):
         chain.folder.mkdir(parents=True, exist_ok=True)
         path = chain.folder / "config.yaml"
         # libyaml's dumper on the plain container: OmegaConf.to_yaml's pure-Python one took ~0.1 s a chain
-        text = yaml.dump(OmegaConf.to_container(chain.config, enum_to_str=True), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                         sort_keys=False, allow_unicode=True)
+        text = yaml.dump(OmegaConf.to_container(chain.config, enum_to_str=True),
+                         Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True)
         _write_atomic(path, text)
         return path
 
@@ -249,18 +248,32 @@ class KdgatChainLauncher(Launcher):
         return shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
                            f"{self.params.get('stage_key', 'stage')}={stage.name}"])
 
-    def _setup_lines(self, chain: Chain, stage: Stage, config_path: Path, snapshot: Optional[Path]) -> List[str]:
-        command = self._command(chain, stage)
+    def _job_comments(self, chain: Chain, stage: Stage, config_path: Path) -> List[str]:
+        """What a single stage job's script says about itself."""
+        return [f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
+                f"frozen config: {config_path}", f"the same stage by hand: {self._command(chain, stage)}"]
+
+    def _array_comments(self, chains: List[Chain], stage: Stage, config_paths: Dict[int, Path]) -> List[str]:
+        """What an array's script says about each of its tasks."""
+        return [f"{PREFIX}: stage {stage.name} of {len(chains)} jobs, one array task each:"] + [
+            f"  task {task}: job {chain.num} ({chain.names[stage.name]}), frozen config {config_paths[chain.num]}, "
+            f"by hand: {self._command(chain, stage)}" for task, chain in enumerate(chains)]
+
+    def _setup_lines(self, comments: List[str], snapshot: Optional[Path]) -> List[str]:
         lines = [
             "set -e  # a failing set-up line fails the job, and says which line in the log",
             """trap 'echo "kdgat_chain: set-up line failed (exit $?): $BASH_COMMAND" >&2' ERR""",
-            *(_comment(text) for text in (f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
-                                          f"frozen config: {config_path}", f"the same stage by hand: {command}")),
+            *(_comment(text) for text in comments),
         ]
         if snapshot is not None:
             paths = ":".join(shlex.quote(str(snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
             lines.append(f'export PYTHONPATH={paths}"${{PYTHONPATH:+:$PYTHONPATH}}"')
         return lines + list(self.params.get("setup") or []) + ["trap - ERR"]
+
+    def _request(self, stage: Stage) -> Any:
+        """What two stage jobs must share to go in one array or one --test-only question: their sbatch
+        parameters without name or dependency."""
+        return frozen(sbatch_parameters(stage, self.params, "", []))
 
     def _parameters(self, chain: Chain, stage: Stage) -> Dict[str, Any]:
         after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs if chain.actions[n][0] != "done"]
@@ -268,23 +281,16 @@ class KdgatChainLauncher(Launcher):
 
     # ------------------------------------------------------------------ the three ways to run
 
-    def _scripts(self, chains: List[Chain], only_submitted: bool) -> List[Any]:
-        """(chain, stage, folder, sbatch script) of each stage, as submitit would write it."""
+    def _script(self, chain: Chain, stage: Stage) -> str:
+        """The sbatch script of one stage job, as submitit writes it (for a dry run, and --test-only)."""
         from submitit.slurm.slurm import _make_sbatch_string
 
         python = self.params.get("python") or shlex.quote(sys.executable)
-        plans = []
-        for chain in chains:
-            for stage in chain.stages:
-                if only_submitted and chain.actions[stage.name][0] != "submit":
-                    continue
-                folder = chain.folder / stage.name / ".submitit"
-                script = _make_sbatch_string(
-                    command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
-                    setup=self._setup_lines(chain, stage, chain.folder / "config.yaml", None),
-                    **self._parameters(chain, stage))
-                plans.append((chain, stage, folder, script))
-        return plans
+        folder = chain.folder / stage.name / ".submitit"
+        return _make_sbatch_string(
+            command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
+            setup=self._setup_lines(self._job_comments(chain, stage, chain.folder / "config.yaml"), None),
+            **self._parameters(chain, stage))
 
     def _check_with_slurm(self, chains: List[Chain]) -> None:
         """Refuse the whole submission before its first sbatch when SLURM could never run one of its jobs
@@ -294,39 +300,42 @@ class KdgatChainLauncher(Launcher):
         does not show (QOS, accounts)."""
         partitions = parse_sinfo(_slurm.output(["sinfo", "-h", "-o", "%P|%l|%c|%m|%G"]))
         problems: Dict[str, List[str]] = {}
-        distinct: Dict[Any, List[Any]] = {}
-        for plan in self._scripts(chains, only_submitted=True):
-            chain, stage, _, _ = plan
-            problem = limit_problem(stage.resources, stage.resources.partition or self.params.get("partition"),
-                                    partitions)
-            if problem:
-                problems.setdefault(f"stage {stage.name}: {problem}", []).append(str(chain.num))
-            else:
-                distinct.setdefault(frozen(sbatch_parameters(stage, self.params, "", [])), []).append(plan)
+        distinct: Dict[Any, List[Any]] = {}  # request -> the (chain, stage) that make it
+        for chain in chains:
+            for stage in chain.stages:
+                if chain.actions[stage.name][0] != "submit":
+                    continue
+                problem = limit_problem(stage.resources, stage.resources.partition or self.params.get("partition"),
+                                        partitions)
+                if problem:
+                    problems.setdefault(f"stage {stage.name}: {problem}", []).append(str(chain.num))
+                else:
+                    distinct.setdefault(self._request(stage), []).append((chain, stage))
         groups = list(distinct.values())
-        for group, verdict in zip(groups, _slurm.test_only([group[0][3] for group in groups])):
+        for group, verdict in zip(groups, _slurm.test_only([self._script(*group[0]) for group in groups])):
             if verdict.startswith("REFUSED"):
-                res = group[0][1].resources
+                stage = group[0][1]
+                res = stage.resources
                 problems.setdefault(
-                    f"stage {group[0][1].name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem {res.mem}, "
+                    f"stage {stage.name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem {res.mem}, "
                     f"cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})", []
-                ).extend(str(chain.num) for chain, *_ in group)
+                ).extend(str(chain.num) for chain, _ in group)
         if problems:
             _fail("SLURM would never run " + "; ".join(f"job {','.join(nums)} {text}" for text, nums in problems.items())
                   + "; nothing submitted")
 
     def _dry_run(self, chains: List[Chain]) -> None:
-        plans = self._scripts(chains, only_submitted=False)
-        verdicts = _slurm.test_only([script for *_, script in plans])
+        scripts = {(chain.num, stage.name): self._script(chain, stage) for chain in chains for stage in chain.stages}
+        verdicts = dict(zip(scripts, _slurm.test_only(list(scripts.values()))))
         for chain in chains:
             print(f"{PREFIX}: dry run, job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
             rows = []
-            for (c, stage, folder, script), verdict in zip(plans, verdicts):
-                if c is not chain:
-                    continue
-                rows.append(_row(chain, stage, "(dry run)", str(folder / "%j_0_log.out"),
+            for stage in chain.stages:
+                key = (chain.num, stage.name)
+                rows.append(_row(chain, stage, "(dry run)", str(chain.folder / stage.name / ".submitit" / "%j_0_log.out"),
                                  chain.actions[stage.name][0]))
-                print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdict}) ---\n{script}")
+                print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdicts[key]}) ---\n"
+                      f"{scripts[key]}")
             _print_table(rows)
         units = self._units(chains)
         jobs = sum(len(u.chains) for u in units)
@@ -369,7 +378,8 @@ class KdgatChainLauncher(Launcher):
                                                f"{stage.name}_array", [array_ids[u] for u in unit.after],
                                                dependency="aftercorr")
                     parallelism = self.params.get("array_parallelism")
-                    executor.update_parameters(setup=self._array_setup_lines(members, stage, config_paths, snapshot),
+                    executor.update_parameters(setup=self._setup_lines(self._array_comments(members, stage, config_paths),
+                                                                       snapshot),
                                                array_parallelism=int(parallelism or len(members)), **params)
                     with executor.batch():
                         jobs = [executor.submit(self._stage_job(chain, stage)) for chain in members]
@@ -377,7 +387,8 @@ class KdgatChainLauncher(Launcher):
                     submitted.append(array_ids[index])
                 else:
                     chain = members[0]
-                    executor.update_parameters(setup=self._setup_lines(chain, stage, config_paths[chain.num], snapshot),
+                    executor.update_parameters(setup=self._setup_lines(
+                                                   self._job_comments(chain, stage, config_paths[chain.num]), snapshot),
                                                **self._parameters(chain, stage))
                     jobs = [executor.submit(self._stage_job(chain, stage))]
                     submitted.append(jobs[0].job_id)
@@ -410,7 +421,7 @@ class KdgatChainLauncher(Launcher):
         for chain in chains:
             submit = {s.name for s in chain.stages if chain.actions[s.name][0] == "submit"}
             plans.append([StagePlan(name=s.name, needs=tuple(n for n in s.needs if n in submit),
-                                    params=frozen(sbatch_parameters(s, self.params, "", [])))
+                                    params=self._request(s))
                           for s in chain.stages if s.name in submit])
             arrayable.append(all(chain.actions[s.name][0] in ("submit", "done") for s in chain.stages))
         enabled = bool(self.params.get("array", True)) and len(chains) > 1
@@ -422,16 +433,6 @@ class KdgatChainLauncher(Launcher):
         for name, (action, _) in chain.actions.items():
             if action == "shared" and name not in chain.job_ids and chain.markers.get(name) in by_marker:
                 chain.job_ids[name] = by_marker[chain.markers[name]]
-
-    def _array_setup_lines(self, chains: List[Chain], stage: Stage, config_paths: Dict[int, Path],
-                           snapshot: Optional[Path]) -> List[str]:
-        lines = self._setup_lines(chains[0], stage, config_paths[chains[0].num], snapshot)
-        header = [_comment(f"{PREFIX}: stage {stage.name} of {len(chains)} jobs, one array task each:")]
-        for task, chain in enumerate(chains):
-            header.append(_comment(f"  task {task}: job {chain.num} ({chain.names[stage.name]}), frozen config "
-                                   f"{config_paths[chain.num]}, by hand: {self._command(chain, stage)}"))
-        keep = [line for line in lines if not line.startswith("# ")]  # the single-job comments
-        return keep[:1] + header + keep[1:]
 
     def _report(self, chains: List[Chain], sweep_dir: Path, config_paths: Dict[int, Path],
                 logs: Dict[Any, Dict[str, str]], units: List[Unit]) -> None:

@@ -177,16 +177,17 @@ def _stage_dir(cfg: Any, name: str, memo: dict) -> Path | None:
 
 
 def _row(num: int, cfg: Any, name: str, job_id: str | None, memo: dict) -> Row:
-    from kdgat.artifacts import MARKER
+    from kdgat.artifacts import StageArtifacts
 
     node = cfg.pipeline.stages[name]
     row = Row(job=num, dataset=str(cfg.dataset.name), seed=cfg.seed, stage=name, preset=str(node.preset),
               job_id=job_id)
     folder = _stage_dir(cfg, name, memo)
-    if folder is None or not (folder / MARKER).is_file():
+    art = folder and StageArtifacts(stage=name, preset=str(node.preset), dir=folder, fingerprint=folder.name)
+    if not art or not art.done():  # not finished, or its files no longer match what it wrote
         return row
-    record = json.loads((folder / MARKER).read_text())
-    metrics = json.loads((folder / "metrics.json").read_text())
+    record = art.record()
+    metrics = json.loads(art.metrics.read_text())
     teacher = record.get("inputs", {}).get("teacher")  # by fingerprint: its "dir" may be the moving `latest` link
     row.state, row.artifacts = DONE, folder
     row.splits = {split: {k: m.get(k) for k in METRICS} for split, m in metrics.get("splits", {}).items()}

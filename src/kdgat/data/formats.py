@@ -33,9 +33,7 @@ import pyarrow.compute as pc
 
 from kdgat.data.frames import Frames, ReadReport
 # Telling the format from a file's first lines is light, and the launcher needs it: it lives in sniff.
-from kdgat.data.sniff import CTT_COLUMNS, MAX_CAN_ID, detect_format
-from kdgat.data.sniff import ctt_header_names as _ctt_header_names
-from kdgat.data.sniff import existing_file as _existing_file
+from kdgat.data.sniff import CTT_COLUMNS, MAX_CAN_ID, ctt_header_names, detect_format, existing_file
 from kdgat.errors import KdgatError
 
 FORMATS = ("can_train_and_test", "hcrl_csv", "hcrl_log")
@@ -253,7 +251,7 @@ def read_frames(path: str | os.PathLike, fmt: str | None = None) -> tuple[Frames
 
     ``fmt=None`` detects the format from the file's first lines.
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     if fmt is None:
         fmt = detect_format(path)
     elif fmt not in FORMATS:
@@ -654,7 +652,7 @@ def _header(path: Path) -> _Header:
                 text = text.removeprefix("\ufeff")
             if not text.strip():
                 continue
-            names = _ctt_header_names(text)
+            names = ctt_header_names(text)
             if names is None:
                 raise KdgatError(
                     f"{path}: a can_train_and_test file starts with the header "

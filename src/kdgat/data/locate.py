@@ -29,7 +29,7 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
         if not path.is_dir():
             raise KdgatError(missing_dataset_message(dataset.name, path, dataset.get("source")))
         return path
-    wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+    wanted = _settings(synth)
     if not path.exists():
         from kdgat.atomic import locked
         from kdgat.data import synth as generator
@@ -47,6 +47,11 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
     return path
 
 
+def _settings(synth: Any) -> dict[str, Any]:
+    """What a generated folder's record holds: the generator's settings."""
+    return {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+
+
 def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
     """Why a generated synthetic folder is not the data the config asks for (other settings), or None.
 
@@ -55,7 +60,7 @@ def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
     synth = dataset.get("synthetic")
     if synth is None or not (path / RECORD).is_file():
         return None
-    wanted = {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+    wanted = _settings(synth)
     made = json.loads((path / RECORD).read_text())
     if made != wanted:
         return (f"{path} was generated with {made}, but the config asks for {wanted}: "

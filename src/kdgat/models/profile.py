@@ -59,6 +59,11 @@ class NormalProfile(nn.Module):
         known[0] = False
         return known
 
+    @classmethod
+    def classes_for(cls, node_id: np.ndarray, num_ids: int, min_count: int = MIN_COUNT) -> int:
+        """How many ID classes a model of normal traffic needs: the known IDs, plus 0 for every other."""
+        return int(cls.known(node_id, num_ids, min_count).sum()) + 1
+
     @torch.no_grad()
     def fit(self, node_id: np.ndarray, x: np.ndarray) -> "NormalProfile":
         """Measure the profile from the nodes of normal training windows (`node_id` [N], `x` [N, F])."""

@@ -26,7 +26,7 @@ def autoencoder(run: StageRun) -> dict[str, Any]:
     normal_train = run.data.train.subset(np.flatnonzero(run.data.train.y == 0))
     normal_val = run.data.val.subset(np.flatnonzero(run.data.val.y == 0))
     node_id, x = normal_nodes(normal_train)
-    classes = int(NormalProfile.known(node_id, run.num_ids).sum()) + 1  # the IDs of normal traffic + "other"
+    classes = NormalProfile.classes_for(node_id, run.num_ids)
     model = GraphVGAE(num_ids=run.num_ids, classes=classes, **in_features(), **sizes)
     model.profile.fit(node_id, x)
     model = model.to(run.device)

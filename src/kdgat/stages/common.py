@@ -52,7 +52,7 @@ class StageRun:
                        validate=validate, monitor=monitor, mode=mode, epochs=self.epochs,
                        patience=self.cfg.train.patience, checkpoint=self.art.checkpoint, desc=self.name,
                        progress=self.cfg.progress, slow_epoch_s=float(self.cfg.train.slow_epoch_s),
-                       lr_schedule=str(self.cfg.train.get("lr_schedule", "constant"))))
+                       lr_schedule=str(self.cfg.train.lr_schedule)))
 
 
 def predict(run: StageRun, fn: Callable[[Any], torch.Tensor], graphs: GraphSet) -> np.ndarray:

@@ -29,7 +29,7 @@ def fusion(run: StageRun) -> dict[str, Any]:
         gat_prob = predict(run, gat.attack_probability, graphs)
         states[split], labels[split] = fusion_state(torch.from_numpy(vgae_score), torch.from_numpy(gat_prob)), graphs.y
 
-    agent = FusionAgent(lr=float(run.node.lr), seed=int(run.cfg.seed), margin=float(run.node.get("margin", 0.0)))
+    agent = FusionAgent(lr=float(run.node.lr), seed=int(run.cfg.seed), margin=float(run.node.margin))
     steps = int(run.node.steps if run.cfg.train.max_epochs is None else min(run.node.steps, 50 * run.cfg.train.max_epochs))
     losses = agent.fit(states["val"], torch.from_numpy(labels["val"]), steps=steps,
                        batch_size=int(run.node.batch_size), epsilon_start=float(run.node.epsilon_start),
