@@ -43,3 +43,16 @@ def test_cancel_a_stage_takes_its_dependents():
     assert to_cancel(MANIFEST, None) == ["1", "2", "3"]
     with pytest.raises(KdgatError, match="no stage 'x'"):
         to_cancel(MANIFEST, "x")
+
+
+def test_a_failing_scancel_is_an_error_not_a_claim(tmp_path, monkeypatch):
+    """scancel exits 0 for jobs that have ended; non-zero (controller down) must not print "cancelled"."""
+    from kdgat import slurm
+
+    (tmp_path / "scancel").write_text("#!/bin/sh\necho 'scancel: error: Unable to contact slurm controller' >&2\n"
+                                      "exit 1\n")
+    (tmp_path / "scancel").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with pytest.raises(KdgatError, match="scancel failed, jobs may still be queued: .*Unable to contact"):
+        slurm.cancel(["1", "2"])
+    slurm.cancel([])  # nothing to cancel: scancel is not called

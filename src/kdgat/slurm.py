@@ -12,6 +12,8 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from kdgat.errors import KdgatError
+
 FIELDS = "JobID,State,ExitCode,Elapsed,Timelimit,ReqMem,MaxRSS,Reason"
 
 
@@ -121,5 +123,8 @@ def _from_squeue_scontrol(ids: list[str]) -> dict[str, JobInfo]:
 
 
 def cancel(ids: list[str]) -> None:
-    if ids:
-        _run("scancel", *ids)
+    """scancel exits 0 for jobs that already ended, so a non-zero exit means nothing may have been cancelled."""
+    done = _run("scancel", *ids) if ids else None
+    if done is not None and done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
+        raise KdgatError(f"scancel failed, jobs may still be queued: {lines[-1]}")
