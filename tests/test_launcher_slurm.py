@@ -250,7 +250,7 @@ exec {real} "$@"
     line = out.stderr.strip().splitlines()[-1]  # sbatch's own complaint may come before it
     assert line.startswith("kdgat_chain: error: job 0: sbatch refused stage third")
     assert "Socket timed out" in line and "cancelled what this submission had queued" in line
-    submitted = re.search(r"queued \(([\d ]+)\)", line).group(1).split()
+    submitted = re.search(r"had queued: ([\d ]+)$", line).group(1).split()
     assert len(submitted) == 2
     assert set(states(submitted, deadline_s=120).values()) == {"CANCELLED"}
     assert not (tmp_path / "sweep" / "manifest.json").exists()

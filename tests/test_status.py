@@ -45,14 +45,29 @@ def test_cancel_a_stage_takes_its_dependents():
         to_cancel(MANIFEST, "x")
 
 
-def test_a_failing_scancel_is_an_error_not_a_claim(tmp_path, monkeypatch):
-    """scancel exits 0 for jobs that have ended; non-zero (controller down) must not print "cancelled"."""
-    from kdgat import slurm
 
+@pytest.fixture
+def unreachable_scancel(tmp_path, monkeypatch):
+    """A `scancel` that fails the way it does when the controller is down."""
     (tmp_path / "scancel").write_text("#!/bin/sh\necho 'scancel: error: Unable to contact slurm controller' >&2\n"
                                       "exit 1\n")
     (tmp_path / "scancel").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+
+
+def test_a_failing_scancel_is_an_error_not_a_claim(unreachable_scancel):
+    """scancel exits 0 for jobs that have ended; non-zero (controller down) must not print "cancelled"."""
+    from kdgat import slurm
+
     with pytest.raises(KdgatError, match="scancel failed, jobs may still be queued: .*Unable to contact"):
         slurm.cancel(["1", "2"])
     slurm.cancel([])  # nothing to cancel: scancel is not called
+
+
+def test_the_launchers_all_or_nothing_cancel_says_when_scancel_failed(unreachable_scancel):
+    from hydra_plugins.kdgat_chain_launcher import _slurm
+
+    said = _slurm.cancel(["7", "8"])
+    assert said == "scancel failed (scancel: error: Unable to contact slurm controller), so these may still be " \
+                   "queued: 7 8"
+    assert _slurm.cancel([]) == "nothing was queued"

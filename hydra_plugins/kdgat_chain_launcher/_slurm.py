@@ -63,6 +63,15 @@ def reason(err: Exception) -> str:
 
 
 def cancel(job_ids: List[str]) -> str:
-    if job_ids:
-        subprocess.run(["scancel", *job_ids], capture_output=True)
-    return " ".join(job_ids)
+    """What was done, in words. scancel exits 0 for jobs that already ended, so non-zero means it failed."""
+    if not job_ids:
+        return "nothing was queued"
+    try:
+        done = subprocess.run(["scancel", *job_ids], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"scancel failed ({err}), so these may still be queued: {' '.join(job_ids)}"
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()
+        return f"scancel failed ({last[-1] if last else f'exit {done.returncode}'}), so these may still be queued: " \
+               f"{' '.join(job_ids)}"
+    return f"cancelled what this submission had queued: {' '.join(job_ids)}"

@@ -393,10 +393,8 @@ class KdgatChainLauncher(Launcher):
                     jobs = [executor.submit(self._stage_job(chain, stage))]
                     submitted.append(jobs[0].job_id)
             except Exception as err:
-                cancelled = _slurm.cancel(submitted)
                 who = ", ".join(f"job {chain.num}" for chain in members)
-                _fail(f"{who}: sbatch refused stage {stage.name}: {_slurm.reason(err)}; "
-                      f"cancelled what this submission had queued ({cancelled or 'nothing'})")
+                _fail(f"{who}: sbatch refused stage {stage.name}: {_slurm.reason(err)}; {_slurm.cancel(submitted)}")
             for chain, job in zip(members, jobs):
                 chain.job_ids[stage.name] = job.job_id
                 marker = chain.markers.get(stage.name)
