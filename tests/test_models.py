@@ -20,7 +20,7 @@ from kdgat.models import count_parameters  # noqa: E402
 from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
 from kdgat.models.gat import GATClassifier, kd_loss  # noqa: E402
 from kdgat.models.profile import NormalProfile, normal_nodes  # noqa: E402
-from kdgat.models.vgae import GraphVGAE, neighbor_targets  # noqa: E402
+from kdgat.models.vgae import GraphVGAE, _quantile, neighbor_targets  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from kdgat.config import CONF_DIR  # noqa: E402
@@ -314,6 +314,14 @@ def test_vgae_decodes_over_the_ids_of_normal_traffic_and_scales_its_score():
     again = GraphVGAE(**model.config)
     again.load_state_dict(model.state_dict())
     assert torch.equal(again.anomaly_score(normal), model.anomaly_score(normal))
+
+
+def test_score_quantile_matches_torch_and_has_no_size_limit():
+    values = torch.randn(1001, 2, generator=torch.Generator().manual_seed(0))
+    for q in (0.0, 0.5, 0.99, 1.0):
+        assert torch.allclose(_quantile(values, q), torch.quantile(values, q, dim=0))
+    big = torch.arange(2**24 + 3, dtype=torch.float32).unsqueeze(1)  # torch.quantile refuses this many
+    assert _quantile(big, 0.5).item() == (2**24 + 2) / 2
 
 
 def test_vgae_sizes_parameter_counts():

@@ -235,34 +235,44 @@ class GraphVGAE(nn.Module):
 
     @torch.no_grad()
     def fit_score(self, batches: Iterable) -> "GraphVGAE":
-        """Set the score's scales from normal training windows (after training; no gradients)."""
-        batches = list(batches)  # read twice
+        """Set the score's scales from normal training windows (after training; no gradients).
+
+        One pass over the batches, keeping per-node errors on the CPU: a GPU would otherwise hold
+        every batch of the training split at once."""
         was_training = self.training
         self.eval()
         try:
-            ids, residuals = [], []
+            ids, residuals, neighbors = [], [], []
             for data in batches:
-                ids.append(self.profile.ids(data.node_id))
-                residuals.append(self.node_errors(data)["residual"])
+                err = self.node_errors(data)
+                ids.append(self.profile.ids(data.node_id).cpu())
+                residuals.append(err["residual"].cpu())
+                neighbors.append(err["neighbor"].cpu())
             if not ids:
                 return self
-            ids, residuals = torch.cat(ids), torch.cat(residuals)
-            sq = torch.zeros_like(self.residual_scale).index_add_(0, ids, residuals.pow(2))
+            ids, residuals, neighbor = torch.cat(ids), torch.cat(residuals), torch.cat(neighbors)
+            sq = torch.zeros(self.residual_scale.shape, dtype=residuals.dtype).index_add_(0, ids, residuals.pow(2))
             count = torch.bincount(ids, minlength=self.classes).to(sq.dtype).unsqueeze(1)
             overall = residuals.pow(2).mean(dim=0).sqrt()
-            rms = torch.where(count > 0, (sq / count.clamp(min=1)).sqrt(), overall)
-            self.residual_scale.copy_(rms.clamp(min=MIN_RESIDUAL))
-            terms = []
-            for data in batches:
-                terms.append(torch.stack(self._terms(data), dim=-1))
-            terms = torch.cat(terms)
+            rms = torch.where(count > 0, (sq / count.clamp(min=1)).sqrt(), overall).clamp(min=MIN_RESIDUAL)
+            self.residual_scale.copy_(rms)
+            terms = torch.stack([neighbor, (residuals / rms[ids]).amax(dim=-1)], dim=-1)  # as _terms gives them
             center = terms.median(dim=0).values
-            spread = torch.quantile(terms, SCORE_QUANTILE, dim=0) - center
+            spread = _quantile(terms, SCORE_QUANTILE) - center
             self.score_center.copy_(center)
             self.score_scale.copy_(torch.where(spread > 0, spread, torch.ones_like(spread)))
         finally:
             self.train(was_training)
         return self
+
+
+def _quantile(values: Tensor, q: float) -> Tensor:
+    """torch.quantile's linear interpolation along dim 0, without its limit of 2**24 elements."""
+    ordered = values.sort(dim=0).values
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 VGAE = GraphVGAE  # the name SPEC §5 uses
