@@ -52,13 +52,18 @@ def jobs(ids: list[str]) -> dict[str, JobInfo]:
     if found is None:
         found = _from_squeue_scontrol(ids)
     else:  # sacct has no reason for a waiting job: squeue does
-        pending = [i for i, info in found.items() if info.state == "PENDING"]
+        pending = [i for i in ids if i in found and found[i].state == "PENDING"]
         for i, reason in _squeue_reasons(pending).items():
-            found[i].reason = reason
+            if i in found:  # squeue may also list other tasks of an array asked for by its own id
+                found[i].reason = reason
         # sacct lists a pending array as one record (123_[0-5]), not task by task: ask the queue
         unknown = [i for i in ids if i not in found]
         found.update(_from_squeue_scontrol(unknown))
-    return {i: found.get(i, JobInfo(i, "GONE")) for i in ids}
+    infos = {i: found.get(i, JobInfo(i, "GONE")) for i in ids}
+    for info in infos.values():
+        if info.reason == "None":  # SLURM's word for no reason
+            info.reason = ""
+    return infos
 
 
 def _from_sacct(ids: list[str]) -> dict[str, JobInfo] | None:
@@ -106,7 +111,7 @@ def array_tasks(job: str) -> list[str]:
 def _squeue_reasons(ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
-    out = _run("squeue", "-h", "-o", "%i|%r", "-j", ",".join(ids))
+    out = _run("squeue", "-h", "-r", "-o", "%i|%r", "-j", ",".join(ids))  # -r: array tasks one by one
     return dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
 
 
