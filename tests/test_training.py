@@ -30,3 +30,27 @@ def test_saved_tensors_carry_a_digest_that_catches_flipped_bytes(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(KdgatError, match="does not match its sha256"):
         load_tensors(path)
+
+
+
+def test_a_checkpoint_on_disk_always_has_its_digest(tmp_path, monkeypatch):
+    """The digest is written first: a job killed before the file lands leaves no file that could be loaded
+    unchecked, and a later save of the same path is checked as usual."""
+    import pytest
+    import torch
+
+    from kdgat import training
+
+    path = tmp_path / "checkpoint.pt"
+    write_file = training.write_bytes_atomic
+
+    def killed(*_args):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(training, "write_bytes_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        training.save_tensors(path, {"epoch": torch.tensor(1)})
+    assert not path.exists() and training.digest_path(path).is_file()
+    monkeypatch.setattr(training, "write_bytes_atomic", write_file)
+    training.save_tensors(path, {"epoch": torch.tensor(2)})
+    assert training.load_tensors(path)["epoch"].item() == 2

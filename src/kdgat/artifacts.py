@@ -335,7 +335,7 @@ def code_version() -> dict[str, Any]:
 
 def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], extra: dict[str, Any]) -> None:
     """Write the completion marker (last of all a stage's files) and point `latest` at it."""
-    from kdgat.atomic import sha256_file, write_json_atomic
+    from kdgat.atomic import digest_path, sha256_file, write_json_atomic
 
     node = cfg.pipeline.stages[art.stage]
     record = {
@@ -347,7 +347,7 @@ def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], ext
         "files": {name: sha256_file(art.dir / name) for name in VOUCHED if (art.dir / name).is_file()},
     }
     art.checkpoint.unlink(missing_ok=True)
-    art.checkpoint.with_name(art.checkpoint.name + ".sha256").unlink(missing_ok=True)  # kdgat.training's digest
+    digest_path(art.checkpoint).unlink(missing_ok=True)
     write_json_atomic(art.marker, record)
     link = art.dir.parent / LATEST
     tmp = art.dir.parent / f".{LATEST}.{os.getpid()}"

@@ -124,6 +124,12 @@ def locked(path: str | os.PathLike, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> 
         lock.release()
 
 
+def digest_path(path: str | os.PathLike) -> Path:
+    """Where a file's sha256 is kept beside it (kdgat.training writes one for every model and checkpoint)."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks (no whole-file copy in memory)."""
     import hashlib

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from kdgat.atomic import write_bytes_atomic, write_text_atomic
+from kdgat.atomic import digest_path, write_bytes_atomic, write_text_atomic
 from kdgat.errors import KdgatError
 
 
@@ -52,27 +52,23 @@ def configure(device: str, seed: int) -> torch.device:
 
 def save_tensors(path: Path, obj: Any) -> None:
     """torch.save to a file written atomically (a killed job never leaves half a model), with its sha256
-    beside it in `<file>.sha256`: torch.load does not notice flipped bytes, the digest does."""
+    beside it in `<file>.sha256`: torch.load does not notice flipped bytes, the digest does. The digest is
+    written first, so a job killed between the two leaves a file that fails its check, never one without it."""
     buf = io.BytesIO()
     torch.save(obj, buf)
     data = buf.getvalue()
+    write_text_atomic(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
     write_bytes_atomic(path, data)
-    write_text_atomic(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
 
 
 def load_tensors(path: Path, device: torch.device | str = "cpu") -> Any:
     """torch.load of tensors and plain containers only (weights_only: nothing pickled runs), after checking
     the file against the sha256 written with it (a file without one, from before, is loaded as it is)."""
-    digest = _digest_path(path)
+    digest = digest_path(path)
     data = Path(path).read_bytes()
     if digest.is_file() and digest.read_text().strip() != hashlib.sha256(data).hexdigest():
         raise KdgatError(f"{path} does not match its sha256 in {digest.name}: the file is damaged")
     return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-
-
-def _digest_path(path: Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
 
 
 @dataclass
@@ -180,6 +176,6 @@ def _resume(job: Fit) -> dict[str, Any] | None:
         print(f"kdgat: {job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({why}); "
               "starting from epoch 1", file=sys.stderr, flush=True)
         job.checkpoint.unlink(missing_ok=True)
-        _digest_path(job.checkpoint).unlink(missing_ok=True)
+        digest_path(job.checkpoint).unlink(missing_ok=True)
         return None
     return state
