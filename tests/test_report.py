@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -39,8 +40,10 @@ def trained(art: Path, dataset: str, stage: str, seed: int, f1: float, *, splits
     inputs = {"teacher": {"stage": teacher.parent.name, "fingerprint": teacher.name,
                           "dir": str(teacher.parent / "latest")}} if teacher else {}
     (folder / "metrics.json").write_text(json.dumps(metrics))
+    digest = hashlib.sha256((folder / "metrics.json").read_bytes()).hexdigest()
     (folder / "done.json").write_text(json.dumps({"stage": stage, "seed": seed, "fingerprint": fp, "seconds": 12.5,
-                                                  "inputs": inputs, "slurm_job": None}))
+                                                  "inputs": inputs, "slurm_job": None,
+                                                  "files": {"metrics.json": digest}}))
     return folder / "done.json"
 
 
@@ -98,7 +101,7 @@ def test_csv_holds_every_split_and_metric_and_leaves_blanks_for_what_is_not_ther
 
 
 def test_markdown_table_shows_accuracy_f1_auc_per_split_and_the_unfinished_stage(sweep, tmp_path):
-    _, printed = report.write_report(sweep)
+    printed = report.write_report(sweep)
     text = (sweep / "report.md").read_text()
     assert printed in text and "## Figures" in text and "## Figures" not in printed
     lines = [line for line in text.splitlines() if line.startswith("| ")]
@@ -118,8 +121,11 @@ def test_roc_auc_of_a_single_class_split_is_na_in_markdown_and_blank_in_csv(tmp_
     metrics = json.loads((marker.parent / "metrics.json").read_text())
     metrics["splits"]["test_dos"]["roc_auc"] = None
     (marker.parent / "metrics.json").write_text(json.dumps(metrics))
+    record = json.loads(marker.read_text())  # as the stage itself would have vouched for it
+    record["files"]["metrics.json"] = hashlib.sha256((marker.parent / "metrics.json").read_bytes()).hexdigest()
+    marker.write_text(json.dumps(record))
     chain(sweep, 0, "hcrl_ch", 0, {"autoencoder": ("autoencoder", [])}, {"autoencoder": marker})
-    _, printed = report.write_report(sweep)
+    printed = report.write_report(sweep)
     assert "| 0.5100 / 0.5000 / n/a |" in printed
     assert next(csv.DictReader(open(sweep / "report.csv")))["test_dos_roc_auc"] == ""
 
@@ -127,7 +133,7 @@ def test_roc_auc_of_a_single_class_split_is_na_in_markdown_and_blank_in_csv(tmp_
 def test_a_sweep_with_nothing_finished_still_gets_a_report_that_says_so(tmp_path):
     sweep = tmp_path / "sweep"
     chain(sweep, 0, "hcrl_sa", 0, TEACHER, {})
-    _, printed = report.write_report(sweep)
+    printed = report.write_report(sweep)
     assert "Nothing has finished yet: 3 stages of 1 chain, none done." in printed
     assert printed.count("| not finished |") == 3
     assert len(list(csv.DictReader(open(sweep / "report.csv")))) == 3
@@ -164,13 +170,16 @@ def test_teacher_against_student_uses_the_teacher_the_student_was_distilled_from
                "distillation": trained(art, "hcrl_sa", "distillation", 0, 0.8, parameters=20_000,
                                        teacher=old_teacher)}
     chain(sweep, 0, "hcrl_sa", 0, students, markers)
-    _, printed = report.write_report(sweep)
+    printed = report.write_report(sweep)
     section = printed.split("## Teacher and student")[1]
     assert (f"| hcrl_sa | 0 | distillation | curriculum ({old_teacher.name}) | 1,000,000 / 20,000 | "
             "0.9000 / 0.8000 |") in section
     for figure in (report.F1_FIGURE, report.TEACHER_FIGURE):
         assert (sweep / figure).read_bytes().startswith(PNG)
         assert f"![{figure}]({figure})" in (sweep / "report.md").read_text()
+    # a teacher whose files changed since it finished is not compared against
+    (old_teacher / "metrics.json").write_text((old_teacher / "metrics.json").read_text().replace("0.9", "0.99"))
+    assert "## Teacher and student" not in report.write_report(sweep)
 
 
 def test_hydra_saved_config_resolves_its_paths_where_the_job_ran(tmp_path, monkeypatch):

@@ -135,7 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except NotASweep as err:  # a wrong argument, as argparse's own usage errors: exit status 2
         print(f"kdgat: error: {err}", file=sys.stderr)
         return 2
-    _, tables = write_report(sweep)
+    tables = write_report(sweep)
     print(tables, end="")
     print(f"kdgat: wrote {sweep / 'report.md'}, report.csv and the figures beside it", file=sys.stderr)
     return 0

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 from kdgat.errors import KdgatError
 
@@ -82,18 +82,9 @@ def find_sweep(sweep: str | None, root: Path = Path("multirun")) -> Path:
             raise NotASweep(f"{path} is not a sweep directory: it holds no manifest.json, no <job num>/config.yaml "
                             f"and no <job num>/.hydra/config.yaml")
         return path
-    sweeps = [p for p in root.glob("*/*") if p.is_dir() and is_sweep(p)]
-    if not sweeps:
-        raise KdgatError(f"no sweep under {root.absolute()}; give its directory")
-    return max(sweeps, key=_started)
+    from kdgat.status import newest_sweep
 
-
-def _started(sweep: Path) -> float:
-    """When the sweep was launched; not the folder's own time, which writing a report changes."""
-    for name in ("multirun.yaml", "manifest.json"):
-        if (sweep / name).is_file():
-            return (sweep / name).stat().st_mtime
-    return sweep.stat().st_mtime
+    return newest_sweep(root, is_sweep, "sweep")
 
 
 def load_config(path: Path) -> Any:
@@ -134,10 +125,11 @@ def _working_dir(path: Path) -> Iterator[None]:
 
 def _manifest_jobs(sweep: Path) -> dict[tuple[int, str], str]:
     """SLURM job ids by (job number, stage), from the launcher's manifest when there is one."""
-    path = sweep / "manifest.json"
-    if not path.is_file():
+    from kdgat.status import load_manifest
+
+    if not (sweep / "manifest.json").is_file():
         return {}
-    chains = json.loads(path.read_text()).get("chains", [])
+    chains = load_manifest(sweep).get("chains", [])
     return {(c["num"], s["stage"]): str(s["job_id"]) for c in chains for s in c["stages"]
             if re.fullmatch(r"\d+(_\d+)?", str(s.get("job_id")))}
 
@@ -229,10 +221,15 @@ def split_names(rows: list[Row]) -> list[str]:
 
 def teacher_pairs(rows: list[Row]) -> list[tuple[Row, dict[str, Any]]]:
     """Each finished student with the metrics of the very teacher GAT it was distilled from."""
+    from kdgat.artifacts import StageArtifacts
+
     pairs = []
     for r in rows:
-        if r.done and r.teacher is not None and (r.teacher / "metrics.json").is_file():
-            pairs.append((r, json.loads((r.teacher / "metrics.json").read_text())))
+        if not r.done or r.teacher is None:
+            continue
+        teacher = StageArtifacts(stage="teacher", preset="", dir=r.teacher, fingerprint=r.teacher.name)
+        if teacher.done():  # its files as it wrote them
+            pairs.append((r, json.loads(teacher.metrics.read_text())))
     return pairs
 
 
@@ -271,8 +268,8 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(out + ["| " + " | ".join(line) + " |" for line in lines]) + "\n"
 
 
-def to_markdown(rows: list[Row], sweep: Path, figures: Sequence[str] = ()) -> str:
-    """The report: a summary line, the table of every chain and stage, teacher against student, the figures."""
+def to_markdown(rows: list[Row], sweep: Path, pairs: list[tuple[Row, dict[str, Any]]]) -> str:
+    """The report: a summary line, the table of every chain and stage, teacher against student (`pairs`)."""
     splits = split_names(rows)
     done, chains = sum(r.done for r in rows), len({r.job for r in rows})
     chains_text = f"{chains} chain" + "s" * (chains != 1)
@@ -289,7 +286,6 @@ def to_markdown(rows: list[Row], sweep: Path, figures: Sequence[str] = ()) -> st
               f"{r.peak_mib:,.0f} MiB" if r.peak_mib is not None else ""] for r in rows]
     text.append(_table(["job", "dataset", "seed", "stage", "preset", "state", *splits, "parameters", "time",
                         "peak memory"], lines))
-    pairs = teacher_pairs(rows)
     if pairs:
         text.append("## Teacher and student\n\nF1 of the teacher GAT each student was distilled from, "
                     "then the student's.\n")
@@ -299,8 +295,6 @@ def to_markdown(rows: list[Row], sweep: Path, figures: Sequence[str] = ()) -> st
                     if s in r.splits and s in t.get("splits", {}) else "" for s in splits]] for r, t in pairs]
         text.append(_table(["dataset", "seed", "student", "teacher", "parameters (teacher / student)",
                             *[f"{s} F1" for s in splits]], lines))
-    if figures:
-        text.append("## Figures\n\n" + "\n".join(f"![{name}]({name})" for name in figures) + "\n")
     return "\n".join(text)
 
 
@@ -375,8 +369,8 @@ def teacher_figure(pairs: list[tuple[Row, dict[str, Any]]], path: Path) -> None:
 
 # ---------------------------------------------------------------- the command
 
-def write_report(sweep: Path, lookup: Callable[[list[str]], dict[str, Any]] | None = None) -> tuple[list[Row], str]:
-    """Write report.md, report.csv and the figures into the sweep; return the rows and the tables as Markdown."""
+def write_report(sweep: Path, lookup: Callable[[list[str]], dict[str, Any]] | None = None) -> str:
+    """Write report.md, report.csv and the figures into the sweep; return the tables as Markdown."""
     from kdgat.atomic import write_text_atomic
 
     rows = gather(sweep, lookup)
@@ -388,6 +382,8 @@ def write_report(sweep: Path, lookup: Callable[[list[str]], dict[str, Any]] | No
     if pairs:
         teacher_figure(pairs, sweep / TEACHER_FIGURE)
         figures.append(TEACHER_FIGURE)
+    tables = to_markdown(rows, sweep, pairs)
+    pictures = "\n## Figures\n\n" + "\n".join(f"![{name}]({name})" for name in figures) + "\n" if figures else ""
     write_text_atomic(sweep / "report.csv", to_csv(rows))
-    write_text_atomic(sweep / "report.md", to_markdown(rows, sweep, figures))
-    return rows, to_markdown(rows, sweep)
+    write_text_atomic(sweep / "report.md", tables + pictures)
+    return tables

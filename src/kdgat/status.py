@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kdgat.errors import KdgatError
 
@@ -25,10 +25,23 @@ def find_sweep(sweep: str | None, root: Path = Path("multirun")) -> Path:
         if not (path / "manifest.json").is_file():
             raise KdgatError(f"{path} holds no manifest.json: not a sweep submitted with hydra/launcher=kdgat_chain")
         return path
-    manifests = sorted(root.glob("*/*/manifest.json"), key=lambda p: p.stat().st_mtime)
-    if not manifests:
-        raise KdgatError(f"no submitted sweep under {root.absolute()}; give its directory")
-    return manifests[-1].parent
+    return newest_sweep(root, lambda p: (p / "manifest.json").is_file(), "submitted sweep")
+
+
+def newest_sweep(root: Path, accepts: Callable[[Path], bool], what: str) -> Path:
+    """The most recently launched of the sweeps under root that `accepts` takes."""
+    sweeps = [p for p in root.glob("*/*") if p.is_dir() and accepts(p)]
+    if not sweeps:
+        raise KdgatError(f"no {what} under {root.absolute()}; give its directory")
+    return max(sweeps, key=_started)
+
+
+def _started(sweep: Path) -> float:
+    """When the sweep was launched; not the folder's own time, which writing a report into it changes."""
+    for name in ("multirun.yaml", "manifest.json"):
+        if (sweep / name).is_file():
+            return (sweep / name).stat().st_mtime
+    return sweep.stat().st_mtime
 
 
 def load_manifest(sweep: Path) -> dict[str, Any]:
