@@ -69,3 +69,21 @@ def test_missing_input_names_the_file_and_the_stage_that_makes_it(data_root, tmp
     assert (inputs["vgae"].stage, inputs["gat"].stage) == ("autoencoder", "curriculum")
     with pytest.raises(KdgatError, match=rf"needs {inputs['vgae'].model} \(vgae\), which stage autoencoder makes"):
         artifacts.require_finished("fusion", inputs)
+
+
+def test_a_damaged_finished_input_is_refused_and_named_stale_for_the_launcher(data_root, tmp_path):
+    cfg = cfg_for(data_root, tmp_path)
+    vgae = artifacts.stage_artifacts(cfg, "autoencoder")
+    vgae.dir.mkdir(parents=True)
+    vgae.model.write_bytes(b"weights" * 100)
+    vgae.metrics.write_text("{}\n")
+    artifacts.finish(cfg, vgae, {}, {})
+    inputs = {"vgae": vgae}
+    artifacts.require_finished("curriculum", inputs)  # intact: accepted
+    assert artifacts.launcher_stale(cfg, "autoencoder") is None
+    vgae.model.write_bytes(b"weighTs" * 100)  # same size, one byte changed
+    with pytest.raises(KdgatError, match=r"stage autoencoder's files are damaged .*model.pt does not match"):
+        artifacts.require_finished("curriculum", inputs)
+    # the launcher keeps the real marker (to attach to a queued retrain) and learns why it must run again
+    assert artifacts.launcher_marker(cfg, "autoencoder") == str(vgae.marker)
+    assert "model.pt does not match its sha256" in artifacts.launcher_stale(cfg, "autoencoder")

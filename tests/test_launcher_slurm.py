@@ -76,7 +76,12 @@ def states(ids, deadline_s=240, until=FINAL) -> dict:
 
 
 def cancel(ids):
-    subprocess.run(["scancel", *ids], capture_output=True)
+    """scancel, tried again while the controller is too busy to answer (a loaded CI machine)."""
+    for _ in range(5):
+        if not ids or subprocess.run(["scancel", *ids], capture_output=True).returncode == 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"scancel could not cancel {ids}: they may still be queued")
 
 
 def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_probe):
@@ -154,10 +159,9 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
         made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", name, "--out",
                                str(tmp_path / "data" / name), "--frames", "6000", "--quiet"], capture_output=True)
         assert made.returncode == 0
-    start = time.monotonic()
+    # held jobs never run: a launcher that waited on them would not return (timeout); speed is bench/submit.py's
     out = run_train(*args, "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path,
                     env={"KDGAT_DATA": str(tmp_path / "data")}, timeout=60)
-    elapsed = time.monotonic() - start
     assert out.returncode == 0, out.stderr
     (sweep,) = (tmp_path / "multirun").glob("*/*")
     ids = job_ids(sweep)
@@ -175,7 +179,6 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
             else:
                 assert gat["JobName"] == f"curriculum_{name}"
                 assert fusion["Dependency"].startswith(f"afterok:{ids[(num, 'autoencoder')]}(")
-        assert elapsed < 20, f"submitting took {elapsed:.1f} s"
     finally:
         cancel(sorted({i.split("_")[0] for i in ids.values()}))
 
@@ -256,9 +259,20 @@ exec {real} "$@"
     assert not (tmp_path / "sweep" / "manifest.json").exists()
 
 
+def squeue(*args: str) -> str:
+    """squeue's output, asked again while the controller is too busy to answer; a failing squeue is an
+    error, never read as an empty queue."""
+    for attempt in range(3):
+        out = subprocess.run(["squeue", "-h", *args], capture_output=True, text=True)
+        if out.returncode == 0:
+            return out.stdout
+        time.sleep(2)
+    raise AssertionError(f"squeue failed: {out.stderr.strip()}")
+
+
 def _queued_ids() -> set:
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True)
-    return set(out.stdout.split())
+    """Every job id in the queue, task by task."""
+    return set(squeue("-r", "-o", "%i").split())
 
 
 def test_without_sbatch_the_launcher_says_what_to_do_in_one_line(tmp_path):
@@ -367,6 +381,28 @@ def test_resubmitting_submits_only_what_is_not_done(tmp_path):
 
 
 @on_slurm
+def test_a_stale_finished_stage_is_submitted_again_and_then_attached_to(tmp_path):
+    """The app names a stage `stale` (kdgat: its files are damaged): its existing marker does not make it
+    done, the old marker is set aside, and a second submission attaches to the queued job."""
+    (tmp_path / "x-first.done").write_text("\n")
+    args = ("hydra/launcher=kdgat_chain", f"out={tmp_path}", "+pipeline.stages.first.stale='model.pt is damaged'",
+            "+hydra.launcher.additional_parameters.hold=true")
+    out = run_app(*args, f"hydra.sweep.dir={tmp_path}/s1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s1")
+    try:
+        (row,) = [line for line in out.stdout.splitlines() if line.split()[:1] == ["first"]]
+        assert "submitted; trained again: model.pt is damaged" in row
+        assert not (tmp_path / "x-first.done").exists() and list(tmp_path.glob("x-first.done.rerun-*"))
+        again = run_app(*args, f"hydra.sweep.dir={tmp_path}/s2", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert set(statuses(again.stdout).values()) == {"attached (queued)"}
+        assert job_ids(tmp_path / "s2") == ids
+    finally:
+        cancel(list(ids.values()))
+
+
+@on_slurm
 def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path):
     held = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/s1",
                    "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
@@ -426,6 +462,28 @@ def test_status_names_the_failed_stage_behind_a_cancelled_one(tmp_path, accounti
 
 
 @on_slurm
+def test_status_of_a_waiting_array_task_names_the_stage_it_waits_for(tmp_path):
+    """squeue shows a pending array as one line (123_[0-1]) unless asked task by task (-r)."""
+    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b", f"hydra.sweep.dir={tmp_path}/s",
+                  "hydra.launcher.setup=['sleep 60']", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "s")
+    try:
+        assert "_" in ids[(0, "second")]
+        deadline = time.monotonic() + 60  # the scheduler sets the reason Dependency on its next pass
+        while True:
+            status = kdgat("status", str(tmp_path / "s"), cwd=tmp_path)
+            assert status.returncode == 0, status.stderr
+            rows = [line for line in status.stdout.splitlines()[2:] if line.split()[1:2] == ["second"]]
+            if all("waiting for first" in row for row in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert len(rows) == 2 and all("waiting for first" in row for row in rows), status.stdout
+    finally:
+        cancel(sorted({i.split("_")[0] for i in ids.values()}))
+
+
+@on_slurm
 def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
     out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b", f"hydra.sweep.dir={tmp_path}/s",
                   "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
@@ -436,14 +494,14 @@ def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
         assert part.returncode == 0, part.stderr
         gone = states([ids[(c, s)] for c in (0, 1) for s in ("second", "third")], deadline_s=120)
         assert set(gone.values()) == {"CANCELLED"}
-        queue = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split()
+        queue = _queued_ids()
         assert ids[(0, "first")] in queue and ids[(1, "first")] in queue
         everything = kdgat("cancel", str(tmp_path / "s"), cwd=tmp_path)
         assert everything.returncode == 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            queue = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout.split()
-            if not set(ids.values()) & set(queue):
+            queue = _queued_ids()
+            if not set(ids.values()) & queue:
                 break
             time.sleep(0.5)
         assert not set(ids.values()) & set(queue)

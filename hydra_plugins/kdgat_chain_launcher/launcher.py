@@ -104,8 +104,10 @@ class Chain:
     names: Dict[str, str]
     folder: Path
     warnings: List[str] = field(default_factory=list)
-    # From the app's stage nodes: the completion marker, and why the stage could never run.
+    # From the app's stage nodes: the completion marker, why a stage whose marker exists must run again
+    # all the same, and why the stage could never run.
     markers: Dict[str, Optional[str]] = field(default_factory=dict)
+    stale: Dict[str, Optional[str]] = field(default_factory=dict)
     missing: Dict[str, Optional[str]] = field(default_factory=dict)
     notes: Dict[str, Optional[str]] = field(default_factory=dict)
     # What the launcher does with each stage: ("submit" | "done" | "attached" | "shared", job id).
@@ -186,6 +188,7 @@ class KdgatChainLauncher(Launcher):
         return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
                      folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages),
                      markers={s.name: nodes[s.name].get("marker") for s in stages},
+                     stale={s.name: nodes[s.name].get("stale") for s in stages},
                      missing={s.name: nodes[s.name].get("missing") for s in stages},
                      notes={s.name: nodes[s.name].get("note") for s in stages})
 
@@ -203,9 +206,11 @@ class KdgatChainLauncher(Launcher):
                 return None
             return job if job in live else None
 
+        stale = {chain.markers[n] for chain in chains for n, why in chain.stale.items() if why and chain.markers.get(n)}
         first_chain: Dict[str, int] = {}
         for chain in chains:
-            chain.actions = resume_actions(chain.stages, chain.markers, lambda m: Path(m).exists(), queued, rerun)
+            chain.actions = resume_actions(chain.stages, chain.markers, lambda m: m not in stale and Path(m).exists(),
+                                           queued, rerun)
             for name, (action, job) in chain.actions.items():
                 marker = chain.markers.get(name)
                 if action == "attached":
@@ -365,7 +370,7 @@ class KdgatChainLauncher(Launcher):
             for chain in members:
                 self._note_shared(chain, by_marker)
                 marker = chain.markers.get(stage.name)
-                if marker and Path(marker).exists():  # forced: set the old marker aside, it trains again
+                if marker and Path(marker).exists():  # forced or stale: set the old marker aside, it trains again
                     os.replace(marker, f"{marker}.rerun-{time.strftime('%Y%m%d-%H%M%S')}")
             try:
                 executor = submitit.SlurmExecutor(
@@ -542,6 +547,8 @@ def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict
     res = stage.resources
     status = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}.get(
         status, status)
+    if status in ("submit", "submitted") and chain.stale.get(stage.name):
+        status += f"; trained again: {chain.stale[stage.name]}"
     if chain.notes.get(stage.name):
         status += f"; {chain.notes[stage.name]}"
     return {"stage": stage.name, "status": status, "job_id": job_id, "job_name": chain.names[stage.name],

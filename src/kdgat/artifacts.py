@@ -38,7 +38,7 @@ VOUCHED = ("model.pt", "metrics.json")
 LATEST = "latest"
 # Settings that do not change what a stage learns, so stay out of fingerprints.
 NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"),
-                     "stage": ("needs", "resources", "uses_gpus", "marker", "missing", "note")}
+                     "stage": ("needs", "resources", "uses_gpus", "marker", "stale", "missing", "note")}
 
 
 def absolute(path: str | Path) -> Path:
@@ -248,27 +248,31 @@ def point_log_link(link: Path, target: Path) -> None:
 
 def launcher_marker(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """The completion marker the launcher checks to skip stage `name`; None when it cannot be known yet
-    (the dataset is still to be generated, or an input trained elsewhere is missing) or when the finished
-    stage's files are damaged, so that the launcher submits it to be trained again."""
+    (the dataset is still to be generated, or an input trained elsewhere is missing)."""
+    try:
+        return str(stage_artifacts(cfg, name, memo).marker)
+    except KdgatError:
+        return None
+
+
+def launcher_stale(cfg: Any, name: str, memo: dict | None = None) -> str | None:
+    """Why a finished stage must be trained again although its marker exists (its files are damaged), or None."""
     try:
         art = stage_artifacts(cfg, name, memo)
     except KdgatError:
         return None
-    return None if art.marker.is_file() and art.damage() else str(art.marker)
+    return art.damage() if art.marker.is_file() else None
 
 
 def launcher_note(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """Said beside a finished stage: it was trained by other code than this (it is reused all the same;
-    `hydra.launcher.rerun=<stage>` trains it again), or its files are damaged and it is trained again."""
+    `hydra.launcher.rerun=<stage>` trains it again)."""
     try:
         art = stage_artifacts(cfg, name, memo)
     except KdgatError:
         return None
     if not art.marker.is_file():
         return None
-    damage = art.damage()
-    if damage:
-        return f"trained again: {damage}"
     try:
         then = art.record().get("code", {}).get("commit")
     except (OSError, ValueError):

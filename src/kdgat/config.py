@@ -31,6 +31,7 @@ def register_resolvers() -> None:
     # A stage's completion marker, and why it cannot run: what the launcher reads to skip
     # finished stages and to refuse a chain that could never run.
     OmegaConf.register_new_resolver("kdgat.marker", _stage_marker, replace=True)
+    OmegaConf.register_new_resolver("kdgat.stale", _stage_stale, replace=True)
     OmegaConf.register_new_resolver("kdgat.missing", _stage_missing, replace=True)
     OmegaConf.register_new_resolver("kdgat.note", _stage_note, replace=True)
 
@@ -50,6 +51,12 @@ def _stage_marker(*, _parent_, _root_):
     from kdgat.artifacts import launcher_marker
 
     return launcher_marker(_root_, _parent_._key(), _memo_for(_root_))
+
+
+def _stage_stale(*, _parent_, _root_):
+    from kdgat.artifacts import launcher_stale
+
+    return launcher_stale(_root_, _parent_._key(), _memo_for(_root_))
 
 
 def _stage_note(*, _parent_, _root_):
