@@ -85,11 +85,12 @@ class Fit:
     patience: int
     checkpoint: Path
     desc: str
+    # train.lr_schedule. "cosine": the learning rate falls from its initial value towards 0 over `epochs` (set
+    # at the start of each epoch, from the epoch number alone, so a resumed run gets the same rates);
+    # "constant": it stays.
+    lr_schedule: str
     progress: bool = True
     slow_epoch_s: float = 0.0
-    # "cosine": the learning rate falls from its initial value towards 0 over `epochs` (set at the start of
-    # each epoch, from the epoch number alone, so a resumed run gets the same rates); "constant": it stays.
-    lr_schedule: str = "constant"
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
