@@ -10,6 +10,7 @@ import sys
 
 import hydra
 
+from hydra_plugins.kdgat_chain_launcher import exit_on_error
 from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers
 from kdgat.errors import KdgatError
 
@@ -55,4 +56,5 @@ if __name__ == "__main__":
         sys.exit(2)
     # Hydra wants -m before or after all overrides, not between them.
     sys.argv = sys.argv[:1] + flags + overrides
+    exit_on_error()  # a refused launch is one line and exit status 1, as any other bad input
     main()

@@ -3,6 +3,7 @@
 import pytest
 
 from conftest import compose
+from hydra_plugins.kdgat_chain_launcher import StageState
 from kdgat import artifacts
 from kdgat.data import synth
 from kdgat.errors import KdgatError
@@ -56,7 +57,7 @@ def test_model_size_seed_and_preprocessing_are_fingerprinted(data_root, tmp_path
 
 
 def test_student_without_teacher_says_to_run_the_teacher_pipeline(data_root, tmp_path):
-    cfg = cfg_for(data_root, tmp_path, "pipeline=student")
+    cfg = cfg_for(data_root, tmp_path, "pipeline=student", "dataset.synthetic.frames=6000")
     with pytest.raises(KdgatError, match="run the teacher pipeline first: python train.py pipeline=teacher "
                                          "dataset=synthetic"):
         artifacts.stage_inputs(cfg, "distillation")
@@ -80,10 +81,19 @@ def test_a_damaged_finished_input_is_refused_and_named_stale_for_the_launcher(da
     artifacts.finish(cfg, vgae, {}, {})
     inputs = {"vgae": vgae}
     artifacts.require_finished("curriculum", inputs)  # intact: accepted
-    assert artifacts.launcher_stale(cfg, "autoencoder") is None
+    assert artifacts.stage_state(cfg, "autoencoder") == StageState(marker=str(vgae.marker))
     vgae.model.write_bytes(b"weighTs" * 100)  # same size, one byte changed
     with pytest.raises(KdgatError, match=r"stage autoencoder's files are damaged .*model.pt does not match"):
         artifacts.require_finished("curriculum", inputs)
     # the launcher keeps the real marker (to attach to a queued retrain) and learns why it must run again
-    assert artifacts.launcher_marker(cfg, "autoencoder") == str(vgae.marker)
-    assert "model.pt does not match its sha256" in artifacts.launcher_stale(cfg, "autoencoder")
+    state = artifacts.stage_state(cfg, "autoencoder")
+    assert state.marker == str(vgae.marker)
+    assert "model.pt does not match its sha256" in state.stale
+
+
+def test_the_launcher_learns_a_stage_could_never_run(data_root, tmp_path):
+    """The student's distillation reads a teacher that no run has trained: said before anything is submitted."""
+    cfg = cfg_for(data_root, tmp_path, "pipeline=student", "dataset.synthetic.frames=6000")
+    state = artifacts.stage_state(cfg, "distillation")
+    assert state.marker is None and "run the teacher pipeline first" in state.missing
+    assert artifacts.stage_state(cfg, "autoencoder").missing is None

@@ -8,7 +8,7 @@ from conftest import ROOT, compose, run_train
 from hydra_plugins.kdgat_chain_launcher import PlanError, plan_stages
 from kdgat.config import group_options, prepare_overrides
 from kdgat.errors import KdgatError
-from kdgat.presets import READS
+from kdgat.stages.registry import STAGES
 
 # SPEC section 2: stages in order, with walltime / memory per stage.
 SPEC_PIPELINES = {
@@ -18,6 +18,11 @@ SPEC_PIPELINES = {
                         ("fusion", "10:00:00", "96G")],
     "curriculum_only": [("autoencoder", "08:00:00", "96G"), ("curriculum", "12:00:00", "128G")],
 }
+
+
+def pipeline_of(cfg):
+    """What the launcher plans from: the pipeline node and the global resources."""
+    return cfg.pipeline, cfg.resources
 
 
 def test_groups_hold_exactly_the_spec_names():
@@ -32,7 +37,7 @@ def test_defaults_are_synthetic_teacher():
 
 @pytest.mark.parametrize("pipeline", sorted(SPEC_PIPELINES))
 def test_named_pipelines_match_the_spec(pipeline):
-    stages = plan_stages(compose(f"pipeline={pipeline}").pipeline)
+    stages = plan_stages(*pipeline_of(compose(f"pipeline={pipeline}")))
     assert [(s.name, s.resources.walltime, s.resources.mem) for s in stages] == SPEC_PIPELINES[pipeline]
     assert all((s.resources.cpus, s.resources.gpus) == (16, 1) for s in stages)
 
@@ -43,10 +48,10 @@ def test_named_pipelines_need_what_their_presets_read(pipeline):
     presets = {name: st.preset for name, st in cfg.pipeline.stages.items()}
     for name, stage in cfg.pipeline.stages.items():
         needed = {presets[n] for n in stage.needs}
-        readable = {p for makers in READS[stage.preset].values() for p in makers}
+        readable = {p for makers in STAGES[stage.preset].reads.values() for p in makers}
         assert needed <= readable, f"{pipeline}.{name} needs {needed}, reads only {readable}"
         # Every input this pipeline itself trains must be waited for.
-        for kind, makers in READS[stage.preset].items():
+        for kind, makers in STAGES[stage.preset].reads.items():
             made_here = [p for p in makers if p in presets.values() and kind != "teacher"]
             if made_here:
                 assert made_here[0] in needed, f"{pipeline}.{name} does not wait for its {kind}"
@@ -54,17 +59,17 @@ def test_named_pipelines_need_what_their_presets_read(pipeline):
 
 def test_precedence_builtin_pipeline_global_stage():
     # student's autoencoder: the pipeline's 6h/64G beats the preset's 8h/96G ...
-    stages = {s.name: s for s in plan_stages(compose("pipeline=student").pipeline)}
+    stages = {s.name: s for s in plan_stages(*pipeline_of(compose("pipeline=student")))}
     assert (stages["autoencoder"].resources.walltime, stages["autoencoder"].resources.mem) == ("06:00:00", "64G")
     # ... a global override beats both, for every stage ...
     cfg = compose("pipeline=student", "resources.walltime=10:00:00", "resources.mem=200G", "resources.cpus=4",
                   "resources.gpus=0")
-    for s in plan_stages(cfg.pipeline):
+    for s in plan_stages(*pipeline_of(cfg)):
         assert (s.resources.walltime, s.resources.mem, s.resources.cpus, s.resources.gpus) == ("10:00:00", "200G", 4, 0)
     # ... and a per-stage override beats the global one, for that stage only.
     cfg = compose("pipeline=teacher", "resources.mem=96G", "pipeline.stages.curriculum.resources.mem=192G",
                   "pipeline.stages.fusion.resources.gpus=0", "pipeline.stages.fusion.resources.partition=cpu")
-    stages = {s.name: s for s in plan_stages(cfg.pipeline)}
+    stages = {s.name: s for s in plan_stages(*pipeline_of(cfg))}
     assert [stages[n].resources.mem for n in ("autoencoder", "curriculum", "fusion")] == ["96G", "192G", "96G"]
     assert (stages["fusion"].resources.gpus, stages["fusion"].resources.partition) == (0, "cpu")
     assert stages["curriculum"].resources.partition is None
@@ -73,14 +78,14 @@ def test_precedence_builtin_pipeline_global_stage():
 def test_integer_walltime_override_is_refused():
     cfg = compose("pipeline.stages.autoencoder.resources.walltime=36000")
     with pytest.raises(PlanError, match="quote it"):
-        plan_stages(cfg.pipeline)
+        plan_stages(*pipeline_of(cfg))
 
 
 def test_custom_list_becomes_stages_ordered_by_what_they_read():
     cfg = compose("pipeline=custom", "dataset=hcrl_sa",
                   "pipeline.presets=[fusion,autoencoder_hcrl_sa,curriculum,distillation_hcrl_sa_scale_0.25]",
                   "pipeline.stages.fusion.resources.mem=1G")
-    stages = plan_stages(cfg.pipeline)
+    stages = plan_stages(*pipeline_of(cfg))
     assert [s.name for s in stages] == ["autoencoder", "curriculum", "fusion", "distillation_scale_0_25"]
     by_name = {s.name: s for s in stages}
     assert by_name["fusion"].needs == ("autoencoder", "curriculum")

@@ -24,7 +24,7 @@ from kdgat.models.vgae import GraphVGAE, _quantile, neighbor_targets  # noqa: E4
 from omegaconf import OmegaConf  # noqa: E402
 
 from kdgat.config import CONF_DIR  # noqa: E402
-from kdgat.presets import scale_gat as gat_sizes  # noqa: E402
+from kdgat.stages.registry import scale_gat as gat_sizes  # noqa: E402
 
 # The sizes of conf/config.yaml, the one place they are set.
 SIZES = OmegaConf.load(CONF_DIR / "config.yaml").models

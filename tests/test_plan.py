@@ -4,11 +4,15 @@ import pytest
 
 from hydra_plugins.kdgat_chain_launcher import (
     PlanError,
+    format_memory,
     format_walltime,
+    merge_resources,
     parse_count,
     parse_memory,
     parse_walltime,
     plan_stages,
+    slurm_megabytes,
+    slurm_seconds,
 )
 
 
@@ -96,7 +100,8 @@ def test_bad_resource_names_its_stage():
 
 
 def test_sinfo_partitions_take_the_largest_node_and_the_default():
-    from hydra_plugins.kdgat_chain_launcher._plan import Partition, parse_sinfo
+    from hydra_plugins.kdgat_chain_launcher._plan import Partition
+    from hydra_plugins.kdgat_chain_launcher._slurm_info import parse_sinfo
 
     parts = parse_sinfo("main*|7-00:00:00|48|196608|gpu:2\nbig|infinite|64+|512000|gpu:a100:4(S:0-1)\n"
                         "big|infinite|128|256000|(null)\n")
@@ -113,9 +118,82 @@ def test_sinfo_partitions_take_the_largest_node_and_the_default():
     (dict(gpus=2, cpus=48), None, None),
 ])
 def test_a_request_beyond_the_cluster_names_what_it_allows(request_, partition, message):
-    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem, parse_sinfo
+    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
+    from hydra_plugins.kdgat_chain_launcher._slurm_info import parse_sinfo
 
     parts = parse_sinfo("main*|7-00:00:00|48|196608|gpu:2\nbig|infinite|128|512000|gpu:4\n")
     res = Resources(**{**dict(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0), **request_})
     assert limit_problem(res, partition, parts) == message
     assert limit_problem(res, partition, []) is None  # sinfo silent: sbatch --test-only decides
+
+
+def test_a_partition_limit_under_an_hour_is_read_from_sinfo_and_checked():
+    """sinfo prints a 30-minute limit as MM:SS (30:00); once read as no limit, the walltime check was lost."""
+    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
+    from hydra_plugins.kdgat_chain_launcher._slurm_info import parse_sinfo
+
+    (short,) = parse_sinfo("debug*|30:00|4|8000|(null)\n")
+    assert short.max_time_s == 30 * 60
+    res = Resources(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0)
+    assert limit_problem(res, None, [short]) == "walltime 01:00:00 is over partition debug's limit of 00:30:00"
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("30:00", 1800), ("1:00:00", 3600), ("12:30:05", 45005), ("7-00:00:00", 7 * 86400), ("00:01:23.456", 83),
+    ("UNLIMITED", None), ("infinite", None), ("Partition_Limit", None), ("", None), ("junk", None), ("45", 2700),
+])
+def test_slurm_durations_are_read_in_every_form_slurm_prints(text, seconds):
+    assert slurm_seconds(text) == seconds
+
+
+def test_a_user_walltime_of_mm_ss_stays_refused():
+    """`10:00` from a user is ambiguous (ten minutes or ten hours?), though SLURM's own output may say it."""
+    with pytest.raises(PlanError, match="is not a walltime"):
+        parse_walltime("10:00")
+    assert slurm_seconds("10:00") == 600
+
+
+@pytest.mark.parametrize("text, bare, mb", [
+    ("96G", "M", 96 * 1024), ("4000Mn", "M", 4000), ("2000Mc", "M", 2000), ("1024K", "", 1), ("196608", "M", 196608),
+    ("1048576", "", 1), ("1.5T", "M", 1.5 * 1024 * 1024), ("64+", "M", 64), ("?", "M", None), ("", "M", None),
+])
+def test_slurm_sizes_are_read_in_every_form_slurm_prints(text, bare, mb):
+    assert slurm_megabytes(text, bare_unit=bare) == mb
+
+
+def test_memory_is_formatted_as_sbatch_reads_it():
+    assert [format_memory(mb) for mb in (96 * 1024, 96000, 1)] == ["96G", "96000M", "1M"]
+
+
+# ---------------------------------------------------------------------- resource precedence
+
+def test_each_level_wins_over_the_ones_below_field_by_field():
+    """The stage's default < the pipeline's default for it < the global override < the per-stage override."""
+    unset = {"walltime": "???", "mem": "???", "cpus": "???", "gpus": "???", "partition": "???"}
+    levels = [{"walltime": "08:00:00", "mem": "96G", "cpus": 16, "gpus": 1, "partition": None},
+              {"walltime": "06:00:00", "mem": "64G"},
+              {**unset, "mem": "200G", "cpus": 4},
+              {**unset, "cpus": 2, "sbatch": {"constraint": "a100"}}]
+    assert merge_resources(levels) == {"walltime": "06:00:00", "mem": "200G", "cpus": 2, "gpus": 1,
+                                       "partition": None, "sbatch": {"constraint": "a100"}}
+    assert merge_resources(levels[:2])["mem"] == "64G"
+    assert merge_resources([levels[0], None, None, None])["walltime"] == "08:00:00"
+
+
+def test_null_is_a_value_and_only_unset_falls_through():
+    """OmegaConf's ??? falls through to the level below; a null is kept (no partition: the launcher's)."""
+    merged = merge_resources([{"partition": "gpu", "walltime": "1"}, {"partition": None, "walltime": "???"}])
+    assert merged["partition"] is None and merged["walltime"] == "1"
+
+
+def test_sbatch_options_merge_key_by_key():
+    merged = merge_resources([{"sbatch": {"exclude": "n1", "constraint": "v100"}}, {"sbatch": {"constraint": "a100"}}])
+    assert merged["sbatch"] == {"exclude": "n1", "constraint": "a100"}
+
+
+def test_plan_stages_merges_the_levels_and_the_global_node():
+    node = {"default_resources": _res(mem="96G"), "pipeline_resources": {"mem": "64G"},
+            "resources": {"walltime": "???", "mem": "???", "cpus": 8, "gpus": "???", "partition": "???"}}
+    (stage,) = plan_stages({"stages": {"a": node}}, {"walltime": "10:00:00", "mem": "???"})
+    res = stage.resources
+    assert (res.walltime, res.mem, res.cpus, res.gpus) == ("10:00:00", "64G", 8, 0)

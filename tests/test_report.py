@@ -12,9 +12,17 @@ import pytest
 import yaml
 
 from conftest import run_train
-from kdgat import report
+from kdgat import report, sweeps
 from kdgat.cli import main
-from kdgat.slurm import JobInfo
+from hydra_plugins.kdgat_chain_launcher import (
+    MANIFEST,
+    ChainRecord,
+    JobInfo,
+    Manifest,
+    StageRecord,
+    read_manifest,
+    write_manifest,
+)
 
 RESOURCES = {"walltime": "01:00:00", "mem": "1G", "cpus": 1, "gpus": 0}
 TEACHER = {"autoencoder": ("autoencoder", []), "curriculum": ("curriculum", ["autoencoder"]),
@@ -48,13 +56,17 @@ def trained(art: Path, dataset: str, stage: str, seed: int, f1: float, *, splits
 
 
 def chain(sweep: Path, num: int, dataset: str, seed: int, stages: dict, markers: dict) -> None:
-    """A chain's frozen config as the kdgat_chain launcher writes it (only the keys a report reads)."""
-    nodes = {name: {"preset": preset, "needs": needs, "resources": RESOURCES, "marker": str(markers.get(name, ""))
-                    or str(sweep / "nowhere" / name / "done.json")}
-             for name, (preset, needs) in stages.items()}
+    """A chain's frozen config and manifest entry as the kdgat_chain launcher writes them (only what a report
+    reads): the marker of each stage, found at submit time, is in the manifest."""
+    nodes = {name: {"preset": preset, "needs": needs, "resources": RESOURCES} for name, (preset, needs) in stages.items()}
     (sweep / str(num)).mkdir(parents=True)
     (sweep / str(num) / "config.yaml").write_text(yaml.safe_dump(
         {"seed": seed, "dataset": {"name": dataset}, "pipeline": {"name": "teacher", "stages": nodes}}))
+    manifest = read_manifest(sweep) if (sweep / MANIFEST).is_file() else Manifest(str(sweep), "", "slurm")
+    manifest.chains.append(ChainRecord(num, [], [
+        StageRecord(name, "done", marker=str(markers.get(name) or sweep / "nowhere" / name / "done.json"))
+        for name in stages]))
+    write_manifest(manifest)
 
 
 @pytest.fixture
@@ -141,11 +153,10 @@ def test_a_sweep_with_nothing_finished_still_gets_a_report_that_says_so(tmp_path
 
 
 def test_slurm_is_asked_only_about_unfinished_stages_and_missing_figures(sweep):
-    (sweep / "manifest.json").write_text(json.dumps({"chains": [
-        {"num": 0, "stages": [{"stage": s, "status": "skipped (done)", "job_id": "-"} for s in TEACHER]},
-        {"num": 1, "stages": [{"stage": "autoencoder", "status": "submitted", "job_id": "11"},
-                              {"stage": "curriculum", "status": "submitted", "job_id": "12_1"},
-                              {"stage": "fusion", "status": "submitted", "job_id": "13"}]}]}))
+    manifest = read_manifest(sweep)
+    for record, job in zip(manifest.chains[1].stages, ("11", "12_1", "13")):
+        record.action, record.job_id = "submitted", job
+    write_manifest(manifest)
     asked = []
 
     def lookup(ids):
@@ -192,7 +203,7 @@ def test_hydra_saved_config_resolves_its_paths_where_the_job_ran(tmp_path, monke
                                                                                  "output_dir": "/x"},
                                                                      "job": {"chdir": None}}}))
     monkeypatch.chdir(elsewhere)
-    assert report.chain_configs(tmp_path / "sweep") == {0: hydra_dir / "config.yaml"}
+    assert sweeps.chain_configs(tmp_path / "sweep") == {0: hydra_dir / "config.yaml"}
     cfg = report.load_config(hydra_dir / "config.yaml")
     assert (cfg.paths.artifacts, cfg.paths.data) == (str(ran_in / "experimentruns"), str(ran_in / "mine"))
     assert Path.cwd() == elsewhere
@@ -208,17 +219,20 @@ def test_without_an_argument_the_newest_sweep_is_reported_whatever_the_launcher(
         (folder / "multirun.yaml").write_text("{}\n")
         os.utime(folder / "multirun.yaml", (1e9 - age, 1e9 - age))
     monkeypatch.chdir(tmp_path)
-    assert report.find_sweep(None) == Path("multirun/d/2")
+    assert sweeps.find_sweep(None, launched=False) == Path("multirun/d/2")
     os.utime(older, None)  # a report written into the older sweep does not make it the newest
-    assert report.find_sweep(None) == Path("multirun/d/2")
+    assert sweeps.find_sweep(None, launched=False) == Path("multirun/d/2")
 
 
-@pytest.mark.parametrize("path", ["not-there", "art", "multirun/day/time/0"])
-def test_a_path_that_is_not_a_sweep_is_one_line_and_exit_status_2(sweep, tmp_path, monkeypatch, capsys, path):
+@pytest.mark.parametrize("path, says", [("not-there", "does not exist"), ("art", "is not a sweep"),
+                                        ("multirun/day/time/0", "is not a sweep")])
+@pytest.mark.parametrize("command", ["report", "status"])
+def test_a_path_that_is_not_a_sweep_is_one_line_and_exit_status_2(sweep, tmp_path, monkeypatch, capsys, path, says,
+                                                                    command):
     monkeypatch.chdir(tmp_path)
-    assert main(["report", path]) == 2
+    assert main([command, path]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"kdgat: error: {path} is not a sweep directory")
+    assert err.count("\n") == 1 and err.startswith(f"kdgat: error: {path} {says}")
 
 
 def test_command_prints_the_table_and_writes_the_files(sweep, tmp_path, monkeypatch, capsys):

@@ -2,18 +2,21 @@
 
 import pytest
 
+from hydra_plugins.kdgat_chain_launcher import ChainRecord, JobInfo, Manifest, StageRecord
 from kdgat.errors import KdgatError
-from kdgat.slurm import JobInfo
-from kdgat.status import describe, suggestion, to_cancel
+from kdgat.status import describe, log_path, suggestion, to_cancel
 
-MANIFEST = {"chains": [{"num": 0, "stages": [
-    {"stage": "vgae", "status": "submitted", "job_id": "1", "needs": [], "log": "/l/1.out", "mem": "96G",
-     "walltime": "08:00:00"},
-    {"stage": "gat", "status": "submitted", "job_id": "2", "needs": ["vgae"], "log": "/l/2.out", "mem": "128G",
-     "walltime": "12:00:00"},
-    {"stage": "fusion", "status": "submitted", "job_id": "3", "needs": ["vgae", "gat"], "log": "/l/3.out",
-     "mem": "96G", "walltime": "10:00:00"},
-]}]}
+
+def record(stage, job_id, needs, mem, walltime, action="submitted"):
+    return StageRecord(stage=stage, action=action, job_id=job_id, job_name=stage, needs=needs, depends_on=[],
+                       walltime=walltime, mem=mem, cpus=16, gpus=1, log=f"/l/{job_id}.out")
+
+
+MANIFEST = Manifest(sweep_dir="/s", submitted="", cluster="slurm", chains=[ChainRecord(num=0, overrides=[], stages=[
+    record("vgae", "1", [], "96G", "08:00:00"),
+    record("gat", "2", ["vgae"], "128G", "12:00:00"),
+    record("fusion", "3", ["vgae", "gat"], "96G", "10:00:00"),
+])])
 
 
 def test_cancelled_stage_names_the_stage_that_failed():
@@ -55,19 +58,17 @@ def unreachable_scancel(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
 
 
-def test_a_failing_scancel_is_an_error_not_a_claim(unreachable_scancel):
-    """scancel exits 0 for jobs that have ended; non-zero (controller down) must not print "cancelled"."""
-    from kdgat import slurm
+def test_a_failing_scancel_is_an_error_not_a_claim(unreachable_scancel, tmp_path):
+    """scancel exits 0 for jobs that have ended; non-zero (controller down) must not say "cancelled"."""
+    from hydra_plugins.kdgat_chain_launcher import make_backend
 
-    with pytest.raises(KdgatError, match="scancel failed, jobs may still be queued: .*Unable to contact"):
-        slurm.cancel(["1", "2"])
+    slurm = make_backend({}, tmp_path, "slurm")
+    with pytest.raises(RuntimeError, match=r"scancel failed \(scancel: error: Unable to contact slurm controller\), "
+                                           r"so these may still be queued: 7 8"):
+        slurm.cancel(["7", "8"])
     slurm.cancel([])  # nothing to cancel: scancel is not called
 
 
-def test_the_launchers_all_or_nothing_cancel_says_when_scancel_failed(unreachable_scancel):
-    from hydra_plugins.kdgat_chain_launcher import _slurm
-
-    said = _slurm.cancel(["7", "8"])
-    assert said == "scancel failed (scancel: error: Unable to contact slurm controller), so these may still be " \
-                   "queued: 7 8"
-    assert _slurm.cancel([]) == "nothing was queued"
+def test_logs_of_an_unknown_stage_lists_the_stages():
+    with pytest.raises(KdgatError, match="no stage 'fusionx' in this sweep; its stages are vgae, gat, fusion"):
+        log_path(MANIFEST, "fusionx", None)

@@ -5,71 +5,23 @@ on plain dictionaries. Values are validated before anything is submitted: a
 bad request must fail on the login node, not hours later in the queue.
 """
 
-
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
+from hydra_plugins.kdgat_chain_launcher._units import (
+    PlanError,
+    format_memory,
+    format_walltime,
+    parse_count,
+    parse_memory,
+    parse_walltime,
+)
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WALLTIME = re.compile(r"^(?:(?:(?P<days>\d+)-)?(?P<hours>\d+):(?P<minutes>\d+):(?P<seconds>\d+)|(?P<only_minutes>\d+))$")
-_MEMORY = re.compile(r"^(?P<amount>\d+)(?P<unit>[KMGT])B?$", re.IGNORECASE)
-_MB_PER_UNIT = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-
-
-class PlanError(ValueError):
-    """A pipeline or resource request that can never be submitted; one line for the user."""
-
-
-def parse_walltime(value: Any, where: str = "walltime") -> int:
-    """Seconds in a SLURM time limit given as MM, HH:MM:SS or D-HH:MM:SS.
-
-    Numbers are refused: YAML reads an unquoted 10:00:00 as the integer 36000,
-    which SLURM would take as 36000 minutes.
-    """
-    if isinstance(value, bool) or not isinstance(value, str):
-        hint = (" (a bare number is ambiguous: YAML reads an unquoted 10:00:00 as 36000; quote it, "
-                "as \"10:00:00\" in YAML or walltime='30' on the command line)") if isinstance(value, int) else ""
-        raise PlanError(f"{where}={value!r} is not a walltime string{hint}; use MM, HH:MM:SS or D-HH:MM:SS")
-    m = _WALLTIME.match(value.strip())
-    if not m:
-        raise PlanError(f"{where}={value!r} is not a walltime; use MM, HH:MM:SS or D-HH:MM:SS")
-    if m["only_minutes"] is not None:
-        seconds = int(m["only_minutes"]) * 60
-    else:
-        minutes, secs = int(m["minutes"]), int(m["seconds"])
-        if minutes > 59 or secs > 59:
-            raise PlanError(f"{where}={value!r} has minutes or seconds above 59; use MM, HH:MM:SS or D-HH:MM:SS")
-        seconds = ((int(m["days"] or 0) * 24 + int(m["hours"])) * 60 + minutes) * 60 + secs
-    if seconds <= 0:
-        raise PlanError(f"{where}={value!r} must be longer than zero")
-    return seconds
-
-
-def format_walltime(seconds: int) -> str:
-    """The D-HH:MM:SS form sbatch reads, from seconds."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    hms = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{days}-{hms}" if days else hms
-
-
-def parse_memory(value: Any, where: str = "mem") -> int:
-    """Megabytes in a memory request such as 96G or 96000M (a unit is required)."""
-    m = _MEMORY.match(value.strip()) if isinstance(value, str) else None
-    if not m:
-        raise PlanError(f"{where}={value!r} is not a memory size; use a whole number with a unit, such as 96G or 96000M")
-    mb = int(m["amount"]) * _MB_PER_UNIT[m["unit"].upper()]
-    if mb < 1:
-        raise PlanError(f"{where}={value!r} must be at least 1M")
-    return int(mb)
-
-
-def parse_count(value: Any, where: str, minimum: int) -> int:
-    """A whole number of CPUs (minimum 1) or GPUs (minimum 0)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PlanError(f"{where}={value!r} must be a whole number >= {minimum}")
-    return value
+RESOURCE_FIELDS = ("walltime", "mem", "cpus", "gpus", "partition")
+UNSET = "???"  # OmegaConf's missing value: a level that leaves a field unset lets the one below show through
 
 
 @dataclass(frozen=True)
@@ -80,7 +32,7 @@ class Resources:
     mem_mb: int
     cpus: int
     gpus: int
-    partition: str | None = None
+    partition: Optional[str] = None
     sbatch: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,7 +41,40 @@ class Resources:
 
     @property
     def mem(self) -> str:
-        return f"{self.mem_mb // 1024}G" if self.mem_mb % 1024 == 0 else f"{self.mem_mb}M"
+        return format_memory(self.mem_mb)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    needs: Tuple[str, ...]
+    resources: Resources
+    uses_gpus: Optional[int] = None
+
+
+def merge_resources(levels: Sequence[Optional[Mapping[str, Any]]]) -> Dict[str, Any]:
+    """A stage's request from its levels, lowest first: the stage's default < the pipeline's default for
+    the stage < the global `resources.*` < `pipeline.stages.<name>.resources.*`.
+
+    The one place of the precedence rule. A field a level leaves out or unset (`???`) falls through to
+    the level below; a `null` is a value (no partition: the launcher's). `sbatch` options merge key by key.
+    """
+    merged: Dict[str, Any] = {}
+    sbatch: Dict[str, Any] = {}
+    for level in levels:
+        for key, value in (level or {}).items():
+            if key == "sbatch":
+                sbatch.update({k: v for k, v in (value or {}).items() if v != UNSET})
+            elif key in RESOURCE_FIELDS and value != UNSET:
+                merged[key] = value
+    merged.setdefault("partition", None)
+    return {**merged, "sbatch": sbatch}
+
+
+def stage_levels(node: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]]) -> List[Any]:
+    """A stage node's resource levels in precedence order, the global one third."""
+    default, pipeline, own = (node.get(key) for key in RESOURCE_LEVELS)
+    return [default, pipeline, global_resources, own]
 
 
 def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
@@ -112,19 +97,13 @@ def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
     )
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    needs: tuple[str, ...]
-    resources: Resources
-
-
-def plan_stages(pipeline: Mapping[str, Any]) -> list[Stage]:
-    """The pipeline node's stages, validated, each after every stage it needs.
+def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]] = None) -> List[Stage]:
+    """The pipeline node's stages, validated, each after every stage it needs, with its merged request.
 
     Stages keep the order they are written in wherever their needs allow, so
-    a plan reads like its config.
+    a plan reads like its config. Config nodes are read as plain containers (??? stays "???").
     """
+    pipeline, global_resources = _plain(pipeline), _plain(global_resources)
     stages = pipeline.get("stages") or {}
     if not stages:
         raise PlanError("the pipeline has no stages")
@@ -134,8 +113,8 @@ def plan_stages(pipeline: Mapping[str, Any]) -> list[Stage]:
         for need in node.get("needs") or ():
             if need not in stages:
                 raise PlanError(f"stage {name} needs {need!r}, which is not a stage of this pipeline ({', '.join(stages)})")
-    ordered: list[str] = []
-    visiting: list[str] = []
+    ordered: List[str] = []
+    visiting: List[str] = []
 
     def visit(name: str) -> None:
         if name in ordered:
@@ -155,84 +134,47 @@ def plan_stages(pipeline: Mapping[str, Any]) -> list[Stage]:
         Stage(
             name=name,
             needs=tuple(stages[name].get("needs") or ()),
-            resources=parse_resources(stages[name].get("resources") or {}, f"pipeline.stages.{name}.resources"),
+            resources=parse_resources(merge_resources(stage_levels(stages[name], global_resources)),
+                                      f"pipeline.stages.{name}.resources"),
+            uses_gpus=stages[name].get("uses_gpus"),
         )
         for name in ordered
     ]
 
 
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
 _FIELD = re.compile(r"\{([^{}]+)\}")
 
 
-def job_name(template: str, stage: str, lookup) -> str:
+def job_name(template: str, stage: str, lookup: Callable[[str], Any]) -> str:
     """`{stage}_{dataset.name}` with the stage and the job config's values; a key the config
     lacks is dropped with the separator before it, so any app gets at least the stage name."""
-    def value(key: str) -> str:
-        if key == "stage":
-            return stage
-        found = lookup(key)
-        return "" if found is None else str(found)
-
-    parts = re.split(r"(\{[^{}]+\})", template)
     out = ""
-    for part in parts:
+    for part in re.split(r"(\{[^{}]+\})", template):
         m = _FIELD.fullmatch(part)
         if not m:
             out += part
             continue
-        text = value(m.group(1))
+        found = stage if m.group(1) == "stage" else lookup(m.group(1))
+        text = "" if found is None else str(found)
         if not text:
             out = out.rstrip("_-.")
         out += text
     return re.sub(r"[^A-Za-z0-9_.-]", "_", out) or stage
 
 
-def gpu_warnings(pipeline: Mapping[str, Any], stages: "list[Stage]") -> list[str]:
-    """Stages asking for more GPUs than their code uses (`uses_gpus` in the stage node)."""
-    warnings = []
-    for stage in stages:
-        uses = (pipeline.get("stages") or {}).get(stage.name, {}).get("uses_gpus")
-        if uses is not None and stage.resources.gpus > uses:
-            warnings.append(f"stage {stage.name} asks for {stage.resources.gpus} GPUs but its training uses "
-                            f"{uses}; the others would sit idle")
-    return warnings
+def gpu_warnings(stages: Sequence[Stage]) -> List[str]:
+    """Stages asking for more GPUs than their code uses."""
+    return [f"stage {s.name} asks for {s.resources.gpus} GPUs but its training uses {s.uses_gpus}; the others "
+            "would sit idle" for s in stages if s.uses_gpus is not None and s.resources.gpus > s.uses_gpus]
 
 
-def sbatch_parameters(stage: Stage, launcher: Mapping[str, Any], name: str, after: "list[str]",
-                      dependency: str = "afterok") -> dict:
-    """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH.
-
-    `after`: the jobs it waits on; `dependency`: afterok (every one finished well), or aftercorr
-    for an array whose task i waits on task i of each array in `after`."""
-    res = stage.resources
-    params: dict[str, Any] = {
-        "job_name": name,
-        # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
-        "time": -(-res.walltime_s // 60),
-        "mem": res.mem,
-        "cpus_per_task": res.cpus,
-        "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
-        "stderr_to_stdout": True,
-    }
-    if res.gpus:
-        gpu_type = launcher.get("gpu_type")
-        params["gres"] = f"gpu:{gpu_type}:{res.gpus}" if gpu_type else f"gpu:{res.gpus}"
-    for key in ("account", "qos", "constraint", "mail_type", "mail_user"):
-        if launcher.get(key):
-            params[key] = launcher[key]
-    partition = res.partition or launcher.get("partition")
-    if partition:
-        params["partition"] = partition
-    extra = {**dict(launcher.get("additional_parameters") or {}), **dict(res.sbatch)}
-    if after:
-        extra["dependency"] = f"{dependency}:" + ":".join(after)
-        extra["kill-on-invalid-dep"] = "yes"
-    if extra:
-        params["additional_parameters"] = extra
-    return params
-
-
-def forced_stages(stages: "list[Stage]", rerun: "set[str]") -> "set[str]":
+def forced_stages(stages: Sequence[Stage], rerun: Set[str]) -> Set[str]:
     """The stages `rerun` names and every stage that needs one of them, however indirectly."""
     forced = set(rerun)
     for stage in stages:  # in dependency order, so one pass suffices
@@ -241,7 +183,8 @@ def forced_stages(stages: "list[Stage]", rerun: "set[str]") -> "set[str]":
     return forced
 
 
-def resume_actions(stages: "list[Stage]", markers: Mapping[str, Any], done, queued, rerun: "set[str]") -> dict:
+def resume_actions(stages: Sequence[Stage], markers: Mapping[str, Optional[str]], done: Callable[[str], bool],
+                   queued: Callable[[str], Optional[str]], rerun: Set[str]) -> Dict[str, Tuple[str, Optional[str]]]:
     """What to do with each stage: ("done", None), ("attached", job id) or ("submit", None).
 
     A stage is done when its completion marker exists (the app names the
@@ -251,7 +194,7 @@ def resume_actions(stages: "list[Stage]", markers: Mapping[str, Any], done, queu
     and the cluster; `rerun` forces stages and their dependents.
     """
     forced = forced_stages(stages, rerun)
-    actions = {}
+    actions: Dict[str, Tuple[str, Optional[str]]] = {}
     for stage in stages:
         marker = markers.get(stage.name)
         if marker and stage.name not in forced:
@@ -270,42 +213,18 @@ def resume_actions(stages: "list[Stage]", markers: Mapping[str, Any], done, queu
 
 @dataclass(frozen=True)
 class Partition:
-    """The most one job can get in a partition: its MaxTime and its largest node (sinfo)."""
+    """The most one job can get in a partition: its time limit and its largest node."""
 
     name: str
     default: bool
-    max_time_s: "int | None"  # None: no limit
+    max_time_s: Optional[int]  # None: no limit
     cpus: int
     mem_mb: int
     gpus: int
 
 
-def parse_sinfo(text: str) -> "list[Partition]":
-    """Partitions from `sinfo -h -o '%P|%l|%c|%m|%G'` (one line per partition and kind of node)."""
-    found: "dict[str, Partition]" = {}
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 5:
-            continue
-        name, limit, cpus, mem, gres = parts
-        default = name.endswith("*")
-        name = name.rstrip("*")
-        try:
-            max_time = None if limit.strip().lower() in ("infinite", "unlimited", "n/a") else parse_walltime(limit.strip())
-        except PlanError:
-            max_time = None
-        gpus = sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres))
-        new = Partition(name, default, max_time, int(cpus.rstrip("+") or 0), int(re.sub(r"\D", "", mem) or 0), gpus)
-        old = found.get(name)
-        if old:  # nodes of several kinds: the largest of each
-            new = Partition(name, old.default or default, old.max_time_s if old.max_time_s is not None else max_time,
-                            max(old.cpus, new.cpus), max(old.mem_mb, new.mem_mb), max(old.gpus, new.gpus))
-        found[name] = new
-    return list(found.values())
-
-
-def limit_problem(resources: Resources, partition: "str | None", partitions: "list[Partition]") -> "str | None":
-    """Why SLURM could never run this request, naming what the cluster allows; None if it fits."""
+def limit_problem(resources: Resources, partition: Optional[str], partitions: Sequence[Partition]) -> Optional[str]:
+    """Why the cluster could never run this request, naming what it allows; None if it fits."""
     if not partitions:
         return None
     names = ", ".join(p.name for p in partitions)

@@ -1,39 +1,193 @@
-"""The SLURM commands the launcher runs besides submitit's sbatch: what is queued, what the cluster
-allows, whether a job could ever run, and cancelling. No Hydra and no app code here."""
+"""The SLURM backend: stage jobs submitted with sbatch (through submitit), chained by dependencies.
 
+Every resource reaches the job's #SBATCH lines; a stage waits on the stages it
+reads with `--dependency=afterok` (task by task, `aftercorr`, for arrays) and
+`--kill-on-invalid-dep=yes`, so a failed stage cancels what depends on it
+instead of leaving it pending forever. Before the first sbatch, every distinct
+request is put to sinfo's limits and `sbatch --test-only`.
+"""
+
+import shlex
 import shutil
 import subprocess
-from typing import List
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-               "RESIZING", "SUSPENDED"}
+from hydra_plugins.kdgat_chain_launcher import _slurm_info
+from hydra_plugins.kdgat_chain_launcher._arrays import frozen
+from hydra_plugins.kdgat_chain_launcher._backend import Backend, JobInfo, Queued, Submission
+from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
 
-
-def live_jobs() -> set:
-    """Ids of the jobs SLURM still has queued or running (a finished or forgotten id is never depended on)."""
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True)  # -r: task by task
-    return {i for i, state in (line.split() for line in out.stdout.splitlines() if line.strip())
-            if state in LIVE_STATES}
-
-
-def output(cmd: List[str]) -> str:
-    """A SLURM command's stdout, or "" when it cannot be run."""
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+PREFIX = "kdgat_chain"
 
 
-def max_array_size() -> int:
-    """The cluster's MaxArraySize (an array's task indices stay below it); SLURM's default when unknown."""
-    for line in output(["scontrol", "show", "config"]).splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "MaxArraySize" and value.strip().isdigit():
-            return int(value.strip())
-    return 1001
+def sbatch_parameters(resources: Resources, launcher: Mapping[str, Any], name: str, after: Sequence[str],
+                      dependency: str = "afterok") -> Dict[str, Any]:
+    """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH.
+
+    `after`: the jobs it waits on; `dependency`: afterok (every one finished well), or aftercorr
+    for an array whose task i waits on task i of each array in `after`."""
+    params: Dict[str, Any] = {
+        "job_name": name,
+        # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
+        "time": -(-resources.walltime_s // 60),
+        "mem": resources.mem,
+        "cpus_per_task": resources.cpus,
+        "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
+        "stderr_to_stdout": True,
+    }
+    if resources.gpus:
+        gpu_type = launcher.get("gpu_type")
+        params["gres"] = f"gpu:{gpu_type}:{resources.gpus}" if gpu_type else f"gpu:{resources.gpus}"
+    for key in ("account", "qos", "constraint", "mail_type", "mail_user"):
+        if launcher.get(key):
+            params[key] = launcher[key]
+    partition = resources.partition or launcher.get("partition")
+    if partition:
+        params["partition"] = partition
+    extra = {**dict(launcher.get("additional_parameters") or {}), **dict(resources.sbatch)}
+    if after:
+        extra["dependency"] = f"{dependency}:" + ":".join(after)
+        extra["kill-on-invalid-dep"] = "yes"
+    if extra:
+        params["additional_parameters"] = extra
+    return params
 
 
-def test_only(scripts: List[str]) -> List[str]:
+def comment(text: str) -> str:
+    """A script comment that no newline in a path or value can turn into a command."""
+    return "# " + text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class SlurmBackend(Backend):
+    cluster = "slurm"
+
+    def __init__(self, params: Mapping[str, Any], sweep_dir: Path) -> None:
+        super().__init__(params, sweep_dir)
+        self.snapshot: Optional[Path] = None  # the launcher's copy of the code, when it makes one
+        self._live: Optional[set] = None
+
+    # ------------------------------------------------------------------ the sbatch script
+
+    def setup_lines(self, comments: Sequence[str]) -> List[str]:
+        lines = [
+            "set -e  # a failing set-up line fails the job, and says which line in the log",
+            """trap 'echo "kdgat_chain: set-up line failed (exit $?): $BASH_COMMAND" >&2' ERR""",
+            *(comment(text) for text in comments),
+        ]
+        if self.snapshot is not None:
+            paths = ":".join(shlex.quote(str(self.snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
+            lines.append(f'export PYTHONPATH={paths}"${{PYTHONPATH:+:$PYTHONPATH}}"')
+        return lines + list(self.params.get("setup") or []) + ["trap - ERR"]
+
+    def parameters(self, submission: Submission) -> Dict[str, Any]:
+        """The sbatch parameters of a submission: an array's tasks wait task by task (aftercorr)."""
+        tasks = submission.tasks
+        if submission.array:
+            names = {t.name for t in tasks}
+            after = sorted({job.split("_")[0] for t in tasks for job in t.after}, key=str)
+            return {**sbatch_parameters(submission.stage.resources, self.params,
+                                        names.pop() if len(names) == 1 else f"{submission.stage.name}_array",
+                                        after, dependency="aftercorr"),
+                    "array_parallelism": int(self.params.get("array_parallelism") or len(tasks))}
+        return sbatch_parameters(submission.stage.resources, self.params, tasks[0].name, tasks[0].after)
+
+    def comments(self, submission: Submission) -> List[str]:
+        if not submission.array:
+            return submission.tasks[0].comments
+        return [f"{PREFIX}: stage {submission.stage.name} of {len(submission.tasks)} jobs, one array task each:"] + [
+            f"  task {i}: job {task.chain} ({task.name}); " + "; ".join(task.comments[1:])
+            for i, task in enumerate(submission.tasks)]
+
+    def script(self, submission: Submission) -> str:
+        """The sbatch script of a submission as submitit writes it, without submitting it (dry run and
+        --test-only). submitit has no public call for this: its renderer is used directly, with the
+        version range pinned in pyproject.toml, and a cluster test compares it with a submitted script."""
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        python = self.params.get("python") or shlex.quote(sys.executable)
+        params = self.parameters(submission)
+        if submission.array:
+            params["map_count"] = len(submission.tasks)
+        return _make_sbatch_string(
+            command=f"{python} -u -m submitit.core._submit {shlex.quote(str(submission.folder))}",
+            folder=submission.folder, setup=self.setup_lines(self.comments(submission)), **params)
+
+    # ------------------------------------------------------------------ the four verbs
+
+    def check(self, submissions: Sequence[Submission]) -> List[str]:
+        """sinfo's limits first, naming what the cluster allows; then `sbatch --test-only`, once per
+        distinct request, for the rules sinfo does not show (QOS, accounts)."""
+        if shutil.which("sbatch") is None:
+            return ["sbatch is not on PATH, so this machine cannot submit to SLURM; run the stages here with "
+                    "hydra.launcher.cluster=local, or preview with hydra.launcher.dry_run=true"]
+        known = _slurm_info.partitions()
+        problems: Dict[str, List[str]] = {}
+        distinct: Dict[Any, Submission] = {}
+        for sub in submissions:
+            res = sub.stage.resources
+            problem = limit_problem(res, res.partition or self.params.get("partition"), known)
+            jobs = [str(t.chain) for t in sub.tasks]
+            if problem:
+                problems.setdefault(f"stage {sub.stage.name}: {problem}", []).extend(jobs)
+            else:
+                distinct.setdefault(request_key(res, self.params), sub)
+        subs = list(distinct.values())
+        for sub, verdict in zip(subs, test_only([self.script(s) for s in subs])):
+            if verdict.startswith("REFUSED"):
+                res = sub.stage.resources
+                text = (f"stage {sub.stage.name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem "
+                        f"{res.mem}, cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})")
+                problems.setdefault(text, []).extend(str(t.chain) for t in sub.tasks)
+        return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
+
+    def submit(self, submission: Submission) -> List[Queued]:
+        import submitit
+
+        executor = submitit.SlurmExecutor(folder=submission.folder, python=self.params.get("python"),
+                                          max_num_timeout=int(self.params.get("max_num_timeout", 3)))
+        executor.update_parameters(setup=self.setup_lines(self.comments(submission)), **self.parameters(submission))
+        try:
+            if submission.array:
+                with executor.batch():
+                    jobs = [executor.submit(task.job) for task in submission.tasks]
+            else:
+                jobs = [executor.submit(submission.tasks[0].job)]
+        except Exception as err:
+            raise RuntimeError(_reason(err)) from err
+        return [Queued(job.job_id, str(job.paths.stdout), str(job.paths.submission_file)) for job in jobs]
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """scancel exits 0 for jobs that already ended, so a non-zero exit means it failed."""
+        if not job_ids:
+            return
+        done = _slurm_info.run("scancel", *job_ids)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
+            raise RuntimeError(f"scancel failed ({last[-1]}), so these may still be queued: {' '.join(job_ids)}")
+
+    def states(self, job_ids: Sequence[str]) -> Dict[str, JobInfo]:
+        return _slurm_info.job_states(job_ids)
+
+    def alive(self, queued: Mapping[str, Any]) -> bool:
+        if queued.get("cluster", "slurm") != self.cluster or shutil.which("squeue") is None:
+            return False
+        if self._live is None:  # one squeue per launch
+            self._live = _slurm_info.live_jobs()
+        return queued.get("job_id") in self._live
+
+    def max_array_size(self) -> int:
+        return int(self.params.get("max_array_size") or _slurm_info.max_array_size())
+
+
+def request_key(resources: Resources, launcher: Mapping[str, Any]) -> Any:
+    """What two stage jobs must share to go in one array or one --test-only question: their sbatch
+    parameters without name or dependency."""
+    return frozen(sbatch_parameters(resources, launcher, "", []))
+
+
+def test_only(scripts: Sequence[str]) -> List[str]:
     """SLURM's own verdict on whether each job could ever run (partition limits, QOS), without
     submitting it; the questions go out together, not one after the other."""
     if shutil.which("sbatch") is None:
@@ -56,22 +210,10 @@ def test_only(scripts: List[str]) -> List[str]:
     return verdicts
 
 
-def reason(err: Exception) -> str:
+test_only.__test__ = False  # not a pytest test, whatever imports it
+
+
+def _reason(err: Exception) -> str:
     text = str(err).strip().splitlines()
     errors = [line for line in text if "error" in line.lower()]
     return (errors[-1] if errors else text[-1] if text else repr(err)).strip()
-
-
-def cancel(job_ids: List[str]) -> str:
-    """What was done, in words. scancel exits 0 for jobs that already ended, so non-zero means it failed."""
-    if not job_ids:
-        return "nothing was queued"
-    try:
-        done = subprocess.run(["scancel", *job_ids], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"scancel failed ({err}), so these may still be queued: {' '.join(job_ids)}"
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()
-        return f"scancel failed ({last[-1] if last else f'exit {done.returncode}'}), so these may still be queued: " \
-               f"{' '.join(job_ids)}"
-    return f"cancelled what this submission had queued: {' '.join(job_ids)}"

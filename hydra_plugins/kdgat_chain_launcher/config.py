@@ -4,13 +4,15 @@ Resources (walltime, memory, CPUs, GPUs, partition per stage) are not here:
 they live in the app's `pipeline` node, which can differ per job and per
 stage. Field names follow hydra-submitit-launcher's where they mean the same.
 
-Importing this module also registers the resolver `kdgat_chain_mode`, which an
-app's primary config uses so that selecting this launcher switches Hydra to
-multirun by itself (Hydra builds a launcher only in multirun mode, and a
-`hydra.mode` stored in the launcher's own config is overridden):
+Importing this module also registers the launcher's two resolvers:
+`kdgat_chain_mode`, which an app's primary config uses so that selecting this
+launcher switches Hydra to multirun by itself (Hydra builds a launcher only in
+multirun mode, and a `hydra.mode` stored in the launcher's own config is
+overridden), and `kdgat_chain.resources`, a stage's effective request:
 
     hydra:
       mode: ${kdgat_chain_mode:${hydra.launcher._target_}}
+    pipeline: {stages: {<name>: {effective_resources: ${kdgat_chain.resources:}, ...}}}
 """
 
 from dataclasses import dataclass, field
@@ -71,6 +73,11 @@ class KdgatChainConf:
     # Longest array to submit; null: the cluster's MaxArraySize (scontrol show config).
     max_array_size: Optional[int] = None
 
+    # The request of each job of an app without a `pipeline` node (one job per Hydra job, as Hydra's own
+    # launchers run it).
+    resources: Dict[str, Any] = field(default_factory=lambda: {"walltime": "01:00:00", "mem": "4G", "cpus": 1,
+                                                               "gpus": 0})
+
     # Requeue a stage that reaches its walltime (or is preempted) at most this
     # many times; the stage resumes from its checkpoint.
     max_num_timeout: int = 3
@@ -85,4 +92,21 @@ def _mode(target: Any) -> Optional[str]:
     return "MULTIRUN" if target == TARGET else None
 
 
-OmegaConf.register_new_resolver("kdgat_chain_mode", _mode, replace=True)
+def _effective_resources(*, _parent_: Any, _root_: Any) -> Any:
+    """The planner's merge of a stage node's resource levels and the config's global `resources` (as a
+    config node: OmegaConf.resolve can put a node, not a dict, in the key's place)."""
+    from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
+    from hydra_plugins.kdgat_chain_launcher._plan import merge_resources, stage_levels
+
+    plain = {key: OmegaConf.to_container(_parent_[key], resolve=True) for key in RESOURCE_LEVELS if key in _parent_}
+    found = _root_.get("resources") if hasattr(_root_, "get") else None
+    global_resources = OmegaConf.to_container(found, resolve=True) if OmegaConf.is_config(found) else None
+    return OmegaConf.create(merge_resources(stage_levels(plain, global_resources)))
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("kdgat_chain_mode", _mode, replace=True)
+    OmegaConf.register_new_resolver("kdgat_chain.resources", _effective_resources, replace=True)
+
+
+register_resolvers()

@@ -1,96 +1,64 @@
-"""The kdgat_chain launcher: each Hydra job becomes a chain of SLURM stage jobs.
+"""The kdgat_chain launcher: each Hydra job becomes a chain of stage jobs, chained by dependencies.
 
-hydra-submitit-launcher's `BaseSubmititLauncher` is the model (the pickled
-callable whose `__call__` runs the Hydra job on the node, `checkpoint` for
-requeue), but not the base class: it builds one executor per launch and then
-blocks until every job has finished, while a pipeline is several jobs per Hydra
-job, each with its own resources and `--dependency=afterok`, and the login node
-must be free again a second after submitting a 30-hour chain.
+Planning is the same wherever the jobs go: every chain is planned and checked
+before the first job is submitted; a stage already trained is skipped, one
+already queued is attached to, one two chains share is submitted once; then a
+backend (SLURM, this machine, or a dry run) checks, submits and runs them.
+hydra-submitit-launcher is the model for the Hydra side, but not the base
+class: it blocks until every job has finished, while a login node must be
+free a second after submitting a 30-hour chain.
 
 submitit is imported only inside the functions that submit; torch never.
 """
 
+import importlib
 import json
 import os
-import pickle
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from hydra_plugins.kdgat_chain_launcher import _slurm
-from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, frozen, plan_units
+from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, plan_units
+from hydra_plugins.kdgat_chain_launcher._backend import Backend, Submission, Task, make_backend
+from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, report
+from hydra_plugins.kdgat_chain_launcher._contract import (
+    ChainRecord,
+    Manifest,
+    StageRecord,
+    StageState,
+    write_manifest,
+)
+from hydra_plugins.kdgat_chain_launcher._files import file_lock, write_text_atomic
+from hydra_plugins.kdgat_chain_launcher._job import StageJob
 from hydra_plugins.kdgat_chain_launcher._plan import (
-    PlanError,
     Stage,
     gpu_warnings,
     job_name,
-    limit_problem,
-    parse_sinfo,
+    merge_resources,
+    parse_resources,
     plan_stages,
     resume_actions,
-    sbatch_parameters,
 )
+from hydra_plugins.kdgat_chain_launcher._slurm import request_key
+from hydra_plugins.kdgat_chain_launcher._table import format_table
 
 PREFIX = "kdgat_chain"
 QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
-
-
-class StageFailed(RuntimeError):
-    """Raised in a stage job whose task failed, so that the job exits non-zero.
-
-    Hydra's run_job catches the task's exception and returns a FAILED status;
-    a job that then exited 0 would be COMPLETED to SLURM and release the next
-    stage.
-    """
-
-
-class StageJob:
-    """What one stage's job runs: its Hydra job, with the chain's config frozen at submit time.
-
-    The job's state travels as bytes pickled once per launch (the task, Hydra's callbacks and
-    resolvers) and once per chain (the config), not once per stage: pickling a DictConfig is
-    most of what submitting a job costs.
-    """
-
-    def __init__(self, shared: bytes, config: bytes, stage: str, stage_key: str) -> None:
-        self.shared = shared
-        self.config = config
-        self.stage = stage
-        self.stage_key = stage_key
-
-    def __call__(self) -> None:
-        hydra_context, task_function, singleton_state = pickle.loads(self.shared)
-        config = pickle.loads(self.config)
-        Singleton.set_state(singleton_state)
-        setup_globals()
-        with open_dict(config):
-            config[self.stage_key] = self.stage
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.sweep.subdir = f"{config.hydra.job.num}/{self.stage}"
-            config.hydra.job.id = os.environ.get("SLURM_JOB_ID", f"local-{os.getpid()}")
-        ret = run_job(hydra_context=hydra_context, task_function=task_function, config=config,
-                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-        if ret.status == JobStatus.FAILED:
-            raise StageFailed(f"stage failed: {ret._return_value!r}") from ret._return_value
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """On timeout or preemption: requeue this same stage; it resumes from its own checkpoint."""
-        import submitit
-
-        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+JOB_STAGE = "job"  # the one stage of an app without a pipeline node
+# Left for the job to resolve: Hydra fills them in when the job starts (its output folder, its log file).
+UNRESOLVED_HYDRA = ("runtime", "job_logging", "hydra_logging")
 
 
 @dataclass
@@ -103,17 +71,22 @@ class Chain:
     stages: List[Stage]
     names: Dict[str, str]
     folder: Path
+    pipeline: bool = True  # False: an app without a pipeline node, run as Hydra's own job
     warnings: List[str] = field(default_factory=list)
-    # From the app's stage nodes: the completion marker, why a stage whose marker exists must run again
-    # all the same, and why the stage could never run.
-    markers: Dict[str, Optional[str]] = field(default_factory=dict)
-    stale: Dict[str, Optional[str]] = field(default_factory=dict)
-    missing: Dict[str, Optional[str]] = field(default_factory=dict)
-    notes: Dict[str, Optional[str]] = field(default_factory=dict)
+    states: Dict[str, StageState] = field(default_factory=dict)
     # What the launcher does with each stage: ("submit" | "done" | "attached" | "shared", job id).
-    actions: Dict[str, Any] = field(default_factory=dict)
+    actions: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
     job_ids: Dict[str, str] = field(default_factory=dict)
+    logs: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # stage -> log, script
     pickled: Optional[bytes] = None  # the config, pickled once for all its stage jobs
+
+    def marker(self, stage: str) -> Optional[str]:
+        return self.states.get(stage, StageState()).marker
+
+    def stage_folder(self, stage: str) -> Path:
+        if self.pipeline:
+            return self.folder / stage
+        return Path(str(self.config.hydra.sweep.dir)).absolute() / str(self.config.hydra.sweep.subdir)
 
 
 class KdgatChainLauncher(Launcher):
@@ -123,7 +96,7 @@ class KdgatChainLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.hydra_context: Any = None
         self.task_function: Any = None
-        self._node_state: Any = None
+        self._shared: Optional[bytes] = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
@@ -140,35 +113,42 @@ class KdgatChainLauncher(Launcher):
 
         loader.load_sweep_config = load_sweep_config
 
-    # ------------------------------------------------------------------ planning
+    # ------------------------------------------------------------------ launching
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        cluster = self.params.get("cluster", "slurm")
-        if cluster not in ("slurm", "local"):
-            _fail(f"hydra.launcher.cluster={cluster!r}; use slurm or local")
+        try:
+            return self._launch(job_overrides, initial_job_idx)
+        except LaunchError as err:
+            report(err)
+            raise
+
+    def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
-        try:  # every chain is planned and checked before the first job is submitted
+        try:
+            backend = make_backend(self.params, sweep_dir)
             chains = [self._plan(initial_job_idx + i, list(o), sweep_dir) for i, o in enumerate(job_overrides)]
         except PlanError as err:
-            _fail(str(err))
-        with _submit_lock(enabled=cluster == "slurm" and not self.params.get("dry_run")):
-            self._resume(chains, can_ask_slurm=cluster == "slurm" and shutil.which("squeue") is not None)
-            self._run(chains, cluster, sweep_dir)
-        return [JobReturn(overrides=c.overrides, status=JobStatus.COMPLETED, _return_value=c.job_ids) for c in chains]
-
-    def _run(self, chains: List[Chain], cluster: str, sweep_dir: Path) -> None:
+            raise LaunchError(str(err)) from None
         for chain in chains:
             for warning in chain.warnings:
                 print(f"{PREFIX}: warning: job {chain.num}: {warning}", file=sys.stderr)
-            for name, (action, _) in chain.actions.items():
-                if action == "submit" and chain.missing.get(name):
-                    _fail(f"job {chain.num}: stage {name} cannot run: {chain.missing[name]}")
-        if self.params.get("dry_run"):
-            self._dry_run(chains)
-        elif cluster == "local":
-            self._run_locally(chains, sweep_dir)
-        else:
-            self._submit(chains, sweep_dir)
+        with _submit_lock(enabled=backend.writes):
+            self._resume(chains, backend)
+            for chain in chains:
+                for name, (action, _) in chain.actions.items():
+                    if action == "submit" and chain.states[name].missing:
+                        raise LaunchError(f"job {chain.num}: stage {name} cannot run: {chain.states[name].missing}")
+            units = self._units(chains, backend)
+            submissions = [self._submission(i, unit, chains, sweep_dir) for i, unit in enumerate(units)]
+            problems = backend.check(submissions)
+            if problems:
+                raise LaunchError("; ".join(problems) + "; nothing submitted")
+            self._submit(chains, units, submissions, backend, sweep_dir)
+            self._report(chains, backend, sweep_dir, len(units))
+        results = backend.finish()
+        if results:
+            self._raise_if_failed(chains, backend)
+        return [self._job_return(chain, results) for chain in chains]
 
     def _plan(self, num: int, overrides: List[str], sweep_dir: Path) -> Chain:
         config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
@@ -176,395 +156,303 @@ class KdgatChainLauncher(Launcher):
             config.hydra.job.num = num
         HydraConfig.instance().set_config(config)
         try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
-            with read_write(config.hydra):
-                OmegaConf.resolve(config)
-            pipeline = OmegaConf.to_container(config.pipeline)
+            _freeze(config)
         except Exception as err:
             raise PlanError(f"job {num} ({' '.join(overrides)}): cannot resolve its config: {err}") from err
-        stages = plan_stages(pipeline)
-        names = {s.name: job_name(self.params.get("job_name", "{stage}"), s.name,
-                                  lambda key: OmegaConf.select(config, key, default=None)) for s in stages}
-        nodes = pipeline.get("stages") or {}
-        return Chain(num=num, overrides=overrides, config=config, stages=stages, names=names,
-                     folder=sweep_dir / str(num), warnings=gpu_warnings(pipeline, stages),
-                     markers={s.name: nodes[s.name].get("marker") for s in stages},
-                     stale={s.name: nodes[s.name].get("stale") for s in stages},
-                     missing={s.name: nodes[s.name].get("missing") for s in stages},
-                     notes={s.name: nodes[s.name].get("note") for s in stages})
+        lookup = lambda key: OmegaConf.select(config, key, default=None)  # noqa: E731
+        if "pipeline" not in config:
+            stage = Stage(name=JOB_STAGE, needs=(), resources=parse_resources(
+                merge_resources([self.params.get("resources")]), "hydra.launcher.resources"))
+            return Chain(num=num, overrides=overrides, config=config, stages=[stage], pipeline=False,
+                         names={JOB_STAGE: job_name(self.params.get("job_name", "{stage}"), JOB_STAGE, lookup)},
+                         folder=sweep_dir / str(num), states={JOB_STAGE: StageState()})
+        pipeline = OmegaConf.to_container(config.pipeline)
+        resources = config.get("resources")
+        stages = plan_stages(pipeline, OmegaConf.to_container(resources) if OmegaConf.is_config(resources) else None)
+        state_of = _stage_state_function(pipeline.get("stage_state"))
+        return Chain(num=num, overrides=overrides, config=config, stages=stages,
+                     names={s.name: job_name(self.params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
+                     folder=sweep_dir / str(num), warnings=gpu_warnings(stages),
+                     states={s.name: state_of(config, s.name) if state_of else StageState() for s in stages})
 
-    def _resume(self, chains: List[Chain], can_ask_slurm: bool) -> None:
+    def _resume(self, chains: List[Chain], backend: Backend) -> None:
         """Decide, per stage, submit / skip (done) / attach (already queued); a marker two chains share
         is submitted once and the second chain waits on it."""
         rerun = self.params.get("rerun") or []
         rerun = {rerun} if isinstance(rerun, str) else set(rerun)
-        live = _slurm.live_jobs() if can_ask_slurm else set()
 
         def queued(marker: str) -> Optional[str]:
             try:
-                job = json.loads(Path(marker + QUEUED).read_text())["job_id"]
-            except (OSError, ValueError, KeyError):
+                record = json.loads(Path(marker + QUEUED).read_text())
+            except (OSError, ValueError):
                 return None
-            return job if job in live else None
+            return record.get("job_id") if backend.alive(record) else None
 
-        stale = {chain.markers[n] for chain in chains for n, why in chain.stale.items() if why and chain.markers.get(n)}
+        stale = {chain.marker(n) for chain in chains for n, state in chain.states.items() if state.stale}
         first_chain: Dict[str, int] = {}
         for chain in chains:
-            chain.actions = resume_actions(chain.stages, chain.markers, lambda m: m not in stale and Path(m).exists(),
-                                           queued, rerun)
+            chain.actions = resume_actions(chain.stages, {s.name: chain.marker(s.name) for s in chain.stages},
+                                           lambda m: m not in stale and Path(m).exists(), queued, rerun)
             for name, (action, job) in chain.actions.items():
-                marker = chain.markers.get(name)
+                marker = chain.marker(name)
                 if action == "attached":
                     chain.job_ids[name] = job
                 elif action == "submit" and marker:
                     if marker in first_chain:
-                        chain.actions[name] = ("shared", first_chain[marker])
+                        chain.actions[name] = ("shared", None)
                     else:
                         first_chain[marker] = chain.num
 
-    def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
-        """What each job unpickles: the chain's frozen config and the task, and of Hydra's state only the
-        resolvers and callbacks (not the config store or loader, which a frozen config no longer needs
-        and which would make every job's pickle some 180 KB)."""
-        import cloudpickle  # submitit's own dependency: pickles the app's __main__ task by value
-
-        if self._node_state is None:
-            from hydra.types import HydraContext
-            from omegaconf.basecontainer import BaseContainer
-
-            context = HydraContext(config_loader=None, callbacks=self.hydra_context.callbacks)
-            state = {"instances": {}, "omegaconf_resolvers": dict(BaseContainer._resolvers)}
-            self._node_state = cloudpickle.dumps((context, self.task_function, state))
-        if chain.pickled is None:
-            chain.pickled = cloudpickle.dumps(chain.config)
-        return StageJob(self._node_state, chain.pickled, stage.name, self.params.get("stage_key", "stage"))
-
-    def _write_config(self, chain: Chain) -> Path:
-        """The chain's frozen config, beside its stages, for people to read."""
-        chain.folder.mkdir(parents=True, exist_ok=True)
-        path = chain.folder / "config.yaml"
-        # libyaml's dumper on the plain container: OmegaConf.to_yaml's pure-Python one took ~0.1 s a chain
-        text = yaml.dump(OmegaConf.to_container(chain.config, enum_to_str=True),
-                         Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True)
-        _write_atomic(path, text)
-        return path
-
-    def _command(self, chain: Chain, stage: Stage) -> str:
-        """The same stage run by hand."""
-        return shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
-                           f"{self.params.get('stage_key', 'stage')}={stage.name}"])
-
-    def _job_comments(self, chain: Chain, stage: Stage, config_path: Path) -> List[str]:
-        """What a single stage job's script says about itself."""
-        return [f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
-                f"frozen config: {config_path}", f"the same stage by hand: {self._command(chain, stage)}"]
-
-    def _array_comments(self, chains: List[Chain], stage: Stage, config_paths: Dict[int, Path]) -> List[str]:
-        """What an array's script says about each of its tasks."""
-        return [f"{PREFIX}: stage {stage.name} of {len(chains)} jobs, one array task each:"] + [
-            f"  task {task}: job {chain.num} ({chain.names[stage.name]}), frozen config {config_paths[chain.num]}, "
-            f"by hand: {self._command(chain, stage)}" for task, chain in enumerate(chains)]
-
-    def _setup_lines(self, comments: List[str], snapshot: Optional[Path]) -> List[str]:
-        lines = [
-            "set -e  # a failing set-up line fails the job, and says which line in the log",
-            """trap 'echo "kdgat_chain: set-up line failed (exit $?): $BASH_COMMAND" >&2' ERR""",
-            *(_comment(text) for text in comments),
-        ]
-        if snapshot is not None:
-            paths = ":".join(shlex.quote(str(snapshot / p)) for p in self.params.get("snapshot_pythonpath") or ["."])
-            lines.append(f'export PYTHONPATH={paths}"${{PYTHONPATH:+:$PYTHONPATH}}"')
-        return lines + list(self.params.get("setup") or []) + ["trap - ERR"]
-
-    def _request(self, stage: Stage) -> Any:
-        """What two stage jobs must share to go in one array or one --test-only question: their sbatch
-        parameters without name or dependency."""
-        return frozen(sbatch_parameters(stage, self.params, "", []))
-
-    def _parameters(self, chain: Chain, stage: Stage) -> Dict[str, Any]:
-        after = [chain.job_ids.get(n, f"<{n}>") for n in stage.needs if chain.actions[n][0] != "done"]
-        return sbatch_parameters(stage, self.params, chain.names[stage.name], after)
-
-    # ------------------------------------------------------------------ the three ways to run
-
-    def _script(self, chain: Chain, stage: Stage) -> str:
-        """The sbatch script of one stage job, as submitit writes it (for a dry run, and --test-only)."""
-        from submitit.slurm.slurm import _make_sbatch_string
-
-        python = self.params.get("python") or shlex.quote(sys.executable)
-        folder = chain.folder / stage.name / ".submitit"
-        return _make_sbatch_string(
-            command=f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}", folder=folder,
-            setup=self._setup_lines(self._job_comments(chain, stage, chain.folder / "config.yaml"), None),
-            **self._parameters(chain, stage))
-
-    def _check_with_slurm(self, chains: List[Chain]) -> None:
-        """Refuse the whole submission before its first sbatch when SLURM could never run one of its jobs
-        (more CPUs, memory or GPUs than any node, an unknown partition, a walltime over its limit), saying
-        what the cluster allows: otherwise the chain would be found broken half-submitted, or hours later.
-        sinfo's limits first; then `sbatch --test-only`, once per distinct request, for the rules sinfo
-        does not show (QOS, accounts)."""
-        partitions = parse_sinfo(_slurm.output(["sinfo", "-h", "-o", "%P|%l|%c|%m|%G"]))
-        problems: Dict[str, List[str]] = {}
-        distinct: Dict[Any, List[Any]] = {}  # request -> the (chain, stage) that make it
-        for chain in chains:
-            for stage in chain.stages:
-                if chain.actions[stage.name][0] != "submit":
-                    continue
-                problem = limit_problem(stage.resources, stage.resources.partition or self.params.get("partition"),
-                                        partitions)
-                if problem:
-                    problems.setdefault(f"stage {stage.name}: {problem}", []).append(str(chain.num))
-                else:
-                    distinct.setdefault(self._request(stage), []).append((chain, stage))
-        groups = list(distinct.values())
-        for group, verdict in zip(groups, _slurm.test_only([self._script(*group[0]) for group in groups])):
-            if verdict.startswith("REFUSED"):
-                stage = group[0][1]
-                res = stage.resources
-                problems.setdefault(
-                    f"stage {stage.name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem {res.mem}, "
-                    f"cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})", []
-                ).extend(str(chain.num) for chain, _ in group)
-        if problems:
-            _fail("SLURM would never run " + "; ".join(f"job {','.join(nums)} {text}" for text, nums in problems.items())
-                  + "; nothing submitted")
-
-    def _dry_run(self, chains: List[Chain]) -> None:
-        scripts = {(chain.num, stage.name): self._script(chain, stage) for chain in chains for stage in chain.stages}
-        verdicts = dict(zip(scripts, _slurm.test_only(list(scripts.values()))))
-        for chain in chains:
-            print(f"{PREFIX}: dry run, job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
-            rows = []
-            for stage in chain.stages:
-                key = (chain.num, stage.name)
-                rows.append(_row(chain, stage, "(dry run)", str(chain.folder / stage.name / ".submitit" / "%j_0_log.out"),
-                                 chain.actions[stage.name][0]))
-                print(f"\n--- sbatch script for stage {stage.name} (sbatch --test-only: {verdicts[key]}) ---\n"
-                      f"{scripts[key]}")
-            _print_table(rows)
-        units = self._units(chains)
-        jobs = sum(len(u.chains) for u in units)
-        arrays = [u for u in units if u.array]
-        print(f"{PREFIX}: would submit {jobs} jobs in {len(units)} submissions" +
-              (f" ({len(arrays)} arrays: " + "; ".join(f"{u.stage} of jobs {','.join(str(chains[c].num) for c in u.chains)}"
-                                                      for u in arrays) + ")" if arrays else ""))
-        print(f"{PREFIX}: dry run: nothing submitted, nothing written")
-
-    def _submit(self, chains: List[Chain], sweep_dir: Path) -> None:
-        if shutil.which("sbatch") is None:
-            _fail("sbatch is not on PATH, so this machine cannot submit to SLURM; run the stages here with "
-                  "hydra.launcher.cluster=local, or preview with hydra.launcher.dry_run=true")
-        import submitit
-
-        self._check_with_slurm(chains)
-        snapshot = self._snapshot(sweep_dir) if self.params.get("snapshot") else None
-        config_paths = {chain.num: self._write_config(chain) for chain in chains}
-        by_marker: Dict[str, str] = {}  # marker -> the job of this sweep that writes it
-        logs: Dict[Any, Dict[str, str]] = {}  # (chain num, stage) -> log, script
-        submitted: List[str] = []  # job and array ids, for the all-or-nothing cancel
-        units = self._units(chains)
-        array_ids: Dict[int, str] = {}
-        for index, unit in enumerate(units):
-            members = [chains[c] for c in unit.chains]
-            stage = next(s for s in members[0].stages if s.name == unit.stage)
-            for chain in members:
-                self._note_shared(chain, by_marker)
-                marker = chain.markers.get(stage.name)
-                if marker and Path(marker).exists():  # forced or stale: set the old marker aside, it trains again
-                    os.replace(marker, f"{marker}.rerun-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                executor = submitit.SlurmExecutor(
-                    folder=(sweep_dir / ".arrays" / f"{index}_{stage.name}" if unit.array
-                            else members[0].folder / stage.name / ".submitit"),
-                    python=self.params.get("python"), max_num_timeout=int(self.params.get("max_num_timeout", 3)))
-                if unit.array:
-                    names = {chain.names[stage.name] for chain in members}
-                    params = sbatch_parameters(stage, self.params, names.pop() if len(names) == 1 else
-                                               f"{stage.name}_array", [array_ids[u] for u in unit.after],
-                                               dependency="aftercorr")
-                    parallelism = self.params.get("array_parallelism")
-                    executor.update_parameters(setup=self._setup_lines(self._array_comments(members, stage, config_paths),
-                                                                       snapshot),
-                                               array_parallelism=int(parallelism or len(members)), **params)
-                    with executor.batch():
-                        jobs = [executor.submit(self._stage_job(chain, stage)) for chain in members]
-                    array_ids[index] = jobs[0].job_id.split("_")[0]
-                    submitted.append(array_ids[index])
-                else:
-                    chain = members[0]
-                    executor.update_parameters(setup=self._setup_lines(
-                                                   self._job_comments(chain, stage, config_paths[chain.num]), snapshot),
-                                               **self._parameters(chain, stage))
-                    jobs = [executor.submit(self._stage_job(chain, stage))]
-                    submitted.append(jobs[0].job_id)
-            except Exception as err:
-                who = ", ".join(f"job {chain.num}" for chain in members)
-                _fail(f"{who}: sbatch refused stage {stage.name}: {_slurm.reason(err)}; {_slurm.cancel(submitted)}")
-            for chain, job in zip(members, jobs):
-                chain.job_ids[stage.name] = job.job_id
-                marker = chain.markers.get(stage.name)
-                if marker:
-                    by_marker[marker] = job.job_id
-                    Path(marker).parent.mkdir(parents=True, exist_ok=True)
-                    _write_atomic(Path(marker + QUEUED), json.dumps(
-                        {"job_id": job.job_id, "stage": stage.name, "sweep_dir": str(sweep_dir)}) + "\n")
-                logs[(chain.num, stage.name)] = {"log": str(job.paths.stdout), "script": str(job.paths.submission_file)}
-                if unit.array:  # the stage's folder shows its array's logs, as a single job's would
-                    link = chain.folder / stage.name / ".submitit"
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    if not link.exists():
-                        link.symlink_to(job.paths.folder, target_is_directory=True)
-        for chain in chains:
-            self._note_shared(chain, by_marker)
-        self._report(chains, sweep_dir, config_paths, logs, units)
-
-    def _units(self, chains: List[Chain]) -> List[Unit]:
+    def _units(self, chains: List[Chain], backend: Backend) -> List[Unit]:
         """What to submit, as job arrays where chains line up (hydra.launcher.array) or as single jobs."""
         plans, arrayable = [], []
         for chain in chains:
             submit = {s.name for s in chain.stages if chain.actions[s.name][0] == "submit"}
             plans.append([StagePlan(name=s.name, needs=tuple(n for n in s.needs if n in submit),
-                                    params=self._request(s))
+                                    params=request_key(s.resources, self.params))
                           for s in chain.stages if s.name in submit])
             arrayable.append(all(chain.actions[s.name][0] in ("submit", "done") for s in chain.stages))
-        enabled = bool(self.params.get("array", True)) and len(chains) > 1
-        size = int(self.params.get("max_array_size") or (_slurm.max_array_size() if enabled else 1))
+        enabled = bool(self.params.get("array", True)) and len(chains) > 1 and backend.cluster == "slurm"
+        size = backend.max_array_size() if enabled else 1
         return plan_units(plans, arrayable, enabled, size)
 
-    @staticmethod
-    def _note_shared(chain: Chain, by_marker: Dict[str, str]) -> None:
-        for name, (action, _) in chain.actions.items():
-            if action == "shared" and name not in chain.job_ids and chain.markers.get(name) in by_marker:
-                chain.job_ids[name] = by_marker[chain.markers[name]]
+    def _submission(self, index: int, unit: Unit, chains: List[Chain], sweep_dir: Path) -> Submission:
+        """A unit's jobs, still without what they run and wait on (filled in when it is submitted)."""
+        members = [chains[c] for c in unit.chains]
+        stage = next(s for s in members[0].stages if s.name == unit.stage)
+        folder = (sweep_dir / ".arrays" / f"{index}_{stage.name}" if unit.array
+                  else members[0].stage_folder(stage.name) / ".submitit")
+        tasks = [Task(chain=chain.num, job=None, name=chain.names[stage.name], after=[],
+                      comments=self._comments(chain, stage)) for chain in members]
+        return Submission(stage=stage, tasks=tasks, array=unit.array, folder=folder)
 
-    def _report(self, chains: List[Chain], sweep_dir: Path, config_paths: Dict[int, Path],
-                logs: Dict[Any, Dict[str, str]], units: List[Unit]) -> None:
-        """One table per chain, the scancel line, and manifest.json with the same facts and each script."""
-        manifest: Dict[str, Any] = {"sweep_dir": str(sweep_dir), "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                    "cluster": "slurm", "chains": []}
+    def _submit(self, chains: List[Chain], units: List[Unit], submissions: List[Submission], backend: Backend,
+                sweep_dir: Path) -> None:
+        """Each submission in order, waiting on the jobs it needs; all or nothing: a refused sbatch cancels
+        what this launch had queued."""
+        if backend.writes:
+            if self.params.get("snapshot"):
+                backend.snapshot = _snapshot(sweep_dir)
+            for chain in chains:
+                _write_config(chain)
+        by_marker: Dict[str, str] = {}  # marker -> the job of this launch that writes it
+        submitted: List[str] = []
+        for unit, sub in zip(units, submissions):
+            members = [chains[c] for c in unit.chains]
+            for chain, task in zip(members, sub.tasks):
+                _note_shared(chain, by_marker)
+                task.job = self._stage_job(chain, sub.stage)
+                task.after = [chain.job_ids[n] for n in sub.stage.needs if chain.actions[n][0] != "done"]
+                marker = chain.marker(sub.stage.name)
+                if backend.writes and marker and Path(marker).exists():  # forced or stale: set the old one aside
+                    os.replace(marker, f"{marker}.rerun-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                queued = backend.submit(sub)
+            except Exception as err:
+                who = ", ".join(f"job {chain.num}" for chain in members)
+                raise LaunchError(f"{who}: sbatch refused stage {sub.stage.name}: {err}; "
+                                  f"{_cancel(backend, submitted)}") from None
+            submitted += [q.job_id for q in queued]
+            for chain, job in zip(members, queued):
+                chain.job_ids[sub.stage.name] = job.job_id
+                chain.logs[sub.stage.name] = (job.log, job.script)
+                marker = chain.marker(sub.stage.name)
+                if marker:
+                    by_marker[marker] = job.job_id
+                if backend.writes:
+                    if marker:
+                        write_text_atomic(Path(marker + QUEUED), json.dumps(
+                            {"job_id": job.job_id, "stage": sub.stage.name, "sweep_dir": str(sweep_dir),
+                             "cluster": backend.cluster}) + "\n")
+                    if unit.array:  # the stage's folder shows its array's logs, as a single job's would
+                        link = chain.stage_folder(sub.stage.name) / ".submitit"
+                        link.parent.mkdir(parents=True, exist_ok=True)
+                        if not link.exists():
+                            link.symlink_to(sub.folder, target_is_directory=True)
         for chain in chains:
-            rows, records = [], []
-            for stage in chain.stages:
-                action = chain.actions[stage.name][0]
-                if action != "submit":
-                    rows.append(_row(chain, stage, chain.job_ids.get(stage.name, "-"), "-", action))
-                    records.append(rows[-1])
-                    continue
-                found = logs[(chain.num, stage.name)]
-                rows.append(_row(chain, stage, chain.job_ids[stage.name], found["log"], "submitted"))
-                records.append({**rows[-1], "script": found["script"], "script_text": _read(found["script"]),
-                                "config": str(config_paths[chain.num])})
-            manifest["chains"].append({"num": chain.num, "overrides": chain.overrides, "stages": records})
+            _note_shared(chain, by_marker)
+
+    def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
+        """What each job unpickles: the chain's frozen config, the task, Hydra's callbacks and version base
+        (not the config store or loader, which a frozen config no longer needs)."""
+        import cloudpickle  # submitit's own dependency: pickles the app's __main__ task by value
+        from hydra.types import HydraContext
+        from hydra.version import getbase
+        from packaging.version import Version
+
+        if self._shared is None:
+            context = HydraContext(config_loader=None, callbacks=self.hydra_context.callbacks)
+            base = getbase()  # the app's version_base: without it the job falls back to Hydra 1.1's chdir
+            self._shared = cloudpickle.dumps((context, self.task_function, base if isinstance(base, Version) else None))
+        if chain.pickled is None:
+            chain.pickled = cloudpickle.dumps(chain.config)
+        return StageJob(self._shared, chain.pickled, stage.name if chain.pipeline else None,
+                        self.params.get("stage_key", "stage"))
+
+    def _comments(self, chain: Chain, stage: Stage) -> List[str]:
+        """What a stage job's script says about itself."""
+        command = shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
+                              f"{self.params.get('stage_key', 'stage')}={stage.name}"])
+        return [f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
+                f"frozen config: {chain.folder / 'config.yaml'}", f"the same stage by hand: {command}"]
+
+    # ------------------------------------------------------------------ telling what was done
+
+    def _report(self, chains: List[Chain], backend: Backend, sweep_dir: Path, submissions: int) -> None:
+        """One table per chain and, unless nothing may be written, manifest.json with the same facts."""
+        manifest = Manifest(sweep_dir=str(sweep_dir), submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            cluster=backend.cluster, submissions=submissions)
+        for chain in chains:
+            records = [self._record(chain, stage, backend) for stage in chain.stages]
+            manifest.chains.append(ChainRecord(num=chain.num, overrides=chain.overrides, stages=records))
             print(f"{PREFIX}: job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
-            _print_table(rows)
-        new = [r["job_id"] for c in manifest["chains"] for r in c["stages"] if r["status"] == "submitted"]
-        arrays = sorted({j.split("_")[0] for j in new if "_" in j}, key=int)
-        singles = sorted({j for j in new if "_" not in j}, key=int)
-        manifest["submissions"] = len(units)
-        _write_atomic(sweep_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        how = f" in {len(units)} submissions ({len(arrays)} arrays)" if arrays else ""
-        print(f"{PREFIX}: {len(new)} jobs submitted{how}; manifest {sweep_dir / 'manifest.json'}")
-        if new:
+            print(format_table(("stage", "status", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log"),
+                               [(r.stage, r.status, r.job_id, ",".join(r.depends_on) or "-", r.walltime, r.mem,
+                                 r.cpus, r.gpus, r.log) for r in records]))
+        if not backend.writes:
+            return
+        new = manifest.job_ids()
+        path = write_manifest(manifest)
+        arrays = sorted({j.split("_")[0] for j in new if "_" in j})
+        how = f" in {submissions} submissions ({len(arrays)} arrays)" if arrays else ""
+        print(f"{PREFIX}: {len(new)} jobs submitted{how} to {backend.describe()}; manifest {path}")
+        if new and backend.cluster == "slurm":
+            singles = sorted(j for j in new if "_" not in j)
             print(f"{PREFIX}: to cancel them all: scancel {' '.join(arrays + singles)}")
+        elif new:
+            print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir}")
 
-    def _run_locally(self, chains: List[Chain], sweep_dir: Path) -> None:
-        """The same plan on this machine: each stage in its own process, in order; a failure stops its dependents."""
-        import submitit
+    def _record(self, chain: Chain, stage: Stage, backend: Backend) -> StageRecord:
+        action, _ = chain.actions[stage.name]
+        state = chain.states[stage.name]
+        notes = [f"trained again: {state.stale}"] if action == "submit" and state.stale else []
+        notes += [state.note] if state.note else []
+        log, script = chain.logs.get(stage.name, ("-", ""))
+        res = stage.resources
+        return StageRecord(
+            stage=stage.name, action=("submitted" if backend.writes else "would submit") if action == "submit" else action,
+            job_id=chain.job_ids.get(stage.name, "-"), job_name=chain.names[stage.name], needs=list(stage.needs),
+            depends_on=[chain.job_ids.get(n, n) for n in stage.needs if chain.actions[n][0] != "done"],
+            walltime=res.walltime, mem=res.mem, cpus=res.cpus, gpus=res.gpus, partition=res.partition, log=log,
+            note="; ".join(notes), marker=chain.marker(stage.name) or "", script=script, script_text=_read(script) if backend.writes else "",
+            config=str(chain.folder / "config.yaml") if action == "submit" and backend.writes else "")
 
-        failures = []
-        for chain in chains:
-            outcome: Dict[str, str] = {}
-            self._write_config(chain)
-            for stage in chain.stages:
-                if chain.actions[stage.name][0] == "done":
-                    outcome[stage.name] = "COMPLETED (already done)"
-                    continue
-                blocked = [n for n in stage.needs if not outcome.get(n, "").startswith("COMPLETED")]
-                if blocked:
-                    outcome[stage.name] = f"SKIPPED (needs {', '.join(blocked)})"
-                    continue
-                executor = submitit.LocalExecutor(folder=chain.folder / stage.name / ".submitit",
-                                                  python=self.params.get("python"))
-                executor.update_parameters(timeout_min=max(1, stage.resources.walltime_s // 60))
-                job = executor.submit(self._stage_job(chain, stage))
-                print(f"{PREFIX}: job {chain.num}: running stage {stage.name} here (log {job.paths.stdout})", flush=True)
-                try:
-                    job.result()
-                    outcome[stage.name] = "COMPLETED"
-                except Exception:
-                    outcome[stage.name] = "FAILED"
-                    failures.append(f"job {chain.num} stage {stage.name} (see {job.paths.stderr})")
-            for name, state in outcome.items():
-                print(f"{PREFIX}: job {chain.num}: {name}: {state}")
-        if failures:
-            _fail("failed: " + "; ".join(failures))
+    @staticmethod
+    def _raise_if_failed(chains: List[Chain], backend: Backend) -> None:
+        """After a run here: a pipeline whose stage failed ends the command with one line naming it."""
+        pipelines = [c for c in chains if c.pipeline]
+        states = backend.states([job for c in pipelines for job in c.job_ids.values()])
+        failed = [f"job {c.num} stage {name} (see {c.logs.get(name, ('-',))[0]})" for c in pipelines
+                  for name, job in c.job_ids.items() if states[job].state == "FAILED"]
+        if failed:
+            cancelled = sum(states[job].state == "CANCELLED" for c in pipelines for job in c.job_ids.values())
+            raise LaunchError("failed: " + "; ".join(failed) + (f"; {cancelled} stages that need it cancelled"
+                                                                if cancelled else ""))
 
-    def _snapshot(self, sweep_dir: Path) -> Path:
-        """A copy of the app's code (its git-tracked files, else the script's folder) in the sweep."""
-        root = Path(sys.argv[0]).resolve().parent
-        target = sweep_dir / ".code"
-        listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True)
-        files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else None
-        if files is None:
-            shutil.copytree(root, target, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "multirun",
-                                                                       "outputs", "data", "experimentruns"))
-        else:
-            for name in files:
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                if (root / name).is_file():
-                    shutil.copy2(root / name, target / name)
-        return target
+    def _job_return(self, chain: Chain, results: Dict[str, Any]) -> JobReturn:
+        """Hydra's record of one job: the stage job's own JobReturn for an app without a pipeline run here,
+        else the chain's job ids (submitted) or each stage's result (run here)."""
+        ids = {name: chain.job_ids[name] for name in chain.job_ids}
+        if not results:
+            return JobReturn(overrides=chain.overrides, cfg=chain.config, status=JobStatus.COMPLETED,
+                             _return_value=ids)
+        outcome = {name: results.get(job) for name, job in ids.items()}
+        failed = [name for name, value in outcome.items() if isinstance(value, BaseException)]
+        if not chain.pipeline and isinstance(outcome.get(JOB_STAGE), JobReturn):
+            return outcome[JOB_STAGE]
+        if failed:
+            return JobReturn(overrides=chain.overrides, cfg=chain.config, status=JobStatus.FAILED,
+                             _return_value=outcome[failed[0]])
+        return JobReturn(overrides=chain.overrides, cfg=chain.config, status=JobStatus.COMPLETED,
+                         _return_value={name: getattr(v, "return_value", v) for name, v in outcome.items()})
 
 
 # ---------------------------------------------------------------------- small helpers
 
-@contextmanager
-def _submit_lock(enabled: bool) -> Iterator[None]:
-    """One submission at a time per user on this machine, from deciding what to submit until it is
-    queued: of two identical submissions the second finds the first's jobs queued and attaches to them.
-    An OS lock on an open file, so a killed submission never leaves it held."""
-    if not enabled:
-        yield
-        return
-    import fcntl
-    import tempfile
-
-    path = Path(tempfile.gettempdir()) / f"{PREFIX}-{os.getuid()}.lock"
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _freeze(config: DictConfig) -> None:
+    """Resolve the config as at submit (environment, paths, times), except what Hydra fills in when the job
+    starts: its runtime folder and the log file named after it."""
+    with read_write(config), read_write(config.hydra):
+        for key in config:
+            if key != "hydra" and OmegaConf.is_config(config[key]):
+                OmegaConf.resolve(config[key])
+            elif key != "hydra":
+                config[key] = config[key]  # a plain value resolves on read
+        for key in config.hydra:
+            if key not in UNRESOLVED_HYDRA and OmegaConf.is_config(config.hydra[key]):
+                OmegaConf.resolve(config.hydra[key])
+            elif key not in UNRESOLVED_HYDRA:
+                config.hydra[key] = config.hydra[key]
 
 
-def _comment(text: str) -> str:
-    """A script comment that no newline in a path or value can turn into a command."""
-    return "# " + text.replace("\r", "\\r").replace("\n", "\\n")
+def _stage_state_function(path: Optional[str]) -> Any:
+    """The app's `module.function` that tells a stage's state, from the pipeline node's `stage_state`."""
+    if not path:
+        return None
+    module, _, name = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise PlanError(f"pipeline.stage_state={path!r} names no function ({err})") from None
 
 
-def _row(chain: Chain, stage: Stage, job_id: str, log: str, status: str) -> Dict[str, Any]:
-    res = stage.resources
-    status = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}.get(
-        status, status)
-    if status in ("submit", "submitted") and chain.stale.get(stage.name):
-        status += f"; trained again: {chain.stale[stage.name]}"
-    if chain.notes.get(stage.name):
-        status += f"; {chain.notes[stage.name]}"
-    return {"stage": stage.name, "status": status, "job_id": job_id, "job_name": chain.names[stage.name],
-            "needs": list(stage.needs),
-            "depends_on": [chain.job_ids.get(n, n) for n in stage.needs if chain.actions[n][0] != "done"],
-            "walltime": res.walltime, "mem": res.mem,
-            "cpus": res.cpus, "gpus": res.gpus, "partition": res.partition, "log": log}
+def _note_shared(chain: Chain, by_marker: Dict[str, str]) -> None:
+    for name, (action, _) in chain.actions.items():
+        if action == "shared" and name not in chain.job_ids and chain.marker(name) in by_marker:
+            chain.job_ids[name] = by_marker[chain.marker(name)]
 
 
-def _print_table(rows: List[Dict[str, Any]]) -> None:
-    header = ("stage", "status", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log")
-    cells = [(r["stage"], r["status"], r["job_id"], ",".join(r["depends_on"]) or "-", r["walltime"], r["mem"],
-              str(r["cpus"]), str(r["gpus"]), r["log"]) for r in rows]
-    widths = [max(len(str(c[i])) for c in cells + [header]) for i in range(len(header))]
-    for line in [header] + cells:
-        print("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
+def _cancel(backend: Backend, job_ids: List[str]) -> str:
+    if not job_ids:
+        return "nothing was queued"
+    try:
+        backend.cancel(job_ids)
+    except RuntimeError as err:
+        return str(err)
+    return f"cancelled what this submission had queued: {' '.join(job_ids)}"
+
+
+def _write_config(chain: Chain) -> Path:
+    """The chain's frozen config, beside its stages, for people to read."""
+    path = chain.folder / "config.yaml"
+    # libyaml's dumper on the plain container: OmegaConf.to_yaml's pure-Python one took ~0.1 s a chain
+    text = yaml.dump(OmegaConf.to_container(chain.config, enum_to_str=True),
+                     Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True)
+    write_text_atomic(path, text)
+    return path
+
+
+def _snapshot(sweep_dir: Path) -> Path:
+    """A copy of the app's code (its git-tracked files, else the script's folder) in the sweep."""
+    root = Path(sys.argv[0]).resolve().parent
+    target = sweep_dir / ".code"
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True)
+    files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else None
+    if files is None:
+        shutil.copytree(root, target, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "multirun",
+                                                                   "outputs", "data", "experimentruns"))
+    else:
+        for name in files:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            if (root / name).is_file():
+                shutil.copy2(root / name, target / name)
+    return target
+
+
+class _submit_lock:
+    """One launch at a time per user on this machine, from deciding what to submit until it is queued:
+    of two identical launches the second finds the first's jobs queued and attaches to them."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.lock = file_lock(Path(tempfile.gettempdir()) / f"{PREFIX}-{os.getuid()}.lock") if enabled else None
+
+    def __enter__(self) -> None:
+        if self.lock is not None:
+            self.lock.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _read(path: str) -> str:
@@ -572,14 +460,3 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except OSError:
         return ""
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _fail(message: str) -> None:
-    print(f"{PREFIX}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(1)

@@ -28,17 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra_plugins.kdgat_chain_launcher import STAGE_KEYS, StageState, replace_symlink
 from kdgat.errors import KdgatError
-from kdgat.presets import MODEL_OF, READS
+from kdgat.stages.registry import STAGES, scale_gat
 
 MARKER = "done.json"
 # The files of a finished stage that later stages and runs read back: the marker records their sha256, and a
 # stage whose files no longer match is trained again, never loaded (torch.load does not notice flipped bytes).
 VOUCHED = ("model.pt", "metrics.json")
 LATEST = "latest"
-# Settings that do not change what a stage learns, so stay out of fingerprints.
-NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"),
-                     "stage": ("needs", "resources", "uses_gpus", "marker", "stale", "missing", "note")}
+# Settings that do not change what a stage learns, so stay out of fingerprints: for a stage node, the
+# launcher's keys (needs, resources) and what hydra-zen adds (_target_).
+NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"), "stage": STAGE_KEYS}
 
 
 def absolute(path: str | Path) -> Path:
@@ -137,20 +138,18 @@ def _plain(node: Any) -> Any:
 def model_sizes(cfg: Any, name: str) -> dict[str, Any] | None:
     """Constructor sizes of the stage's model, from `models.*` and the stage's size and scale."""
     node = cfg.pipeline.stages[name]
-    kind = MODEL_OF.get(node.preset)
+    kind = STAGES[node.preset].model
     if kind is None:
         return None
     sizes = dict(_plain(cfg.models[kind][node.size]))
     if kind == "gat":
-        from kdgat.presets import scale_gat
-
         sizes = scale_gat(sizes, float(node.get("scale", 1.0)))
     return sizes
 
 
 def fingerprint_document(cfg: Any, name: str, inputs: dict[str, StageArtifacts]) -> dict[str, Any]:
     stage = cfg.pipeline.stages[name]
-    node = {k: _plain(stage[k]) for k in stage if k not in NOT_FINGERPRINTED["stage"]}
+    node = {k: _plain(stage[k]) for k in stage if k not in NOT_FINGERPRINTED["stage"] and not k.startswith("_")}
     return {
         "dataset": cfg.dataset.name,
         "data": data_key(cfg),
@@ -196,7 +195,7 @@ def _reads(cfg: Any, name: str) -> list[tuple[str, tuple[str, ...], str | None]]
     stages = cfg.pipeline.stages
     node = stages[name]
     out = []
-    for kind, makers in READS[node.preset].items():
+    for kind, makers in STAGES[node.preset].reads.items():
         if kind == "teacher":
             makers = (node.teacher,)
         own = [n for n in node.needs if stages[n].preset in makers]
@@ -238,41 +237,21 @@ def stage_log_link(cfg: Any, stage: str) -> Path:
     return artifacts_root(cfg) / "slurm_runs" / cfg.dataset.name / f"{stage}.log"
 
 
-def point_log_link(link: Path, target: Path) -> None:
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target)
-    os.replace(tmp, link)
-
-
-def launcher_marker(cfg: Any, name: str, memo: dict | None = None) -> str | None:
-    """The completion marker the launcher checks to skip stage `name`; None when it cannot be known yet
-    (the dataset is still to be generated, or an input trained elsewhere is missing)."""
+def stage_state(cfg: Any, name: str) -> StageState:
+    """What the launcher asks before submitting stage `name` (the pipeline's `stage_state`): its completion
+    marker, why a finished stage must be trained again, why it could never run, and a note to show."""
     try:
-        return str(stage_artifacts(cfg, name, memo).marker)
-    except KdgatError:
-        return None
-
-
-def launcher_stale(cfg: Any, name: str, memo: dict | None = None) -> str | None:
-    """Why a finished stage must be trained again although its marker exists (its files are damaged), or None."""
-    try:
-        art = stage_artifacts(cfg, name, memo)
-    except KdgatError:
-        return None
-    return art.damage() if art.marker.is_file() else None
-
-
-def launcher_note(cfg: Any, name: str, memo: dict | None = None) -> str | None:
-    """Said beside a finished stage: it was trained by other code than this (it is reused all the same;
-    `hydra.launcher.rerun=<stage>` trains it again)."""
-    try:
-        art = stage_artifacts(cfg, name, memo)
-    except KdgatError:
-        return None
+        art = stage_artifacts(cfg, name)
+    except KdgatError:  # an input trained elsewhere is missing: said by `missing`
+        return StageState(missing=_missing(cfg, name))
     if not art.marker.is_file():
-        return None
+        return StageState(marker=str(art.marker), missing=_missing(cfg, name))
+    return StageState(marker=str(art.marker), stale=art.damage(), note=_trained_by_other_code(art))
+
+
+def _trained_by_other_code(art: StageArtifacts) -> str | None:
+    """Said beside a finished stage trained by other code than this (it is reused all the same;
+    `hydra.launcher.rerun=<stage>` trains it again)."""
     try:
         then = art.record().get("code", {}).get("commit")
     except (OSError, ValueError):
@@ -283,7 +262,7 @@ def launcher_note(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     return None
 
 
-def launcher_missing(cfg: Any, name: str, memo: dict | None = None) -> str | None:
+def _missing(cfg: Any, name: str) -> str | None:
     """Why stage `name` can never run as submitted, for the launcher to refuse the chain before any sbatch: a
     missing or unusable dataset (its layout, or files whose first lines hold no usable frame), a synthetic folder
     made with other settings, or an input no finished stage provides; None when nothing is known to be missing."""
@@ -296,16 +275,11 @@ def launcher_missing(cfg: Any, name: str, memo: dict | None = None) -> str | Non
             return missing_dataset_message(cfg.dataset.name, path, cfg.dataset.get("source"))
         # Generated by the first stage that runs, so nothing trained elsewhere can have been trained on it yet.
         return next((_untrained(cfg, name, kind, makers) for kind, makers, own in _reads(cfg, name) if not own), None)
-    if memo is not None and "dataset_problem" in memo:  # the same folder for every stage of the chain
-        problem = memo["dataset_problem"]
-    else:
-        problem = synthetic_mismatch(cfg.dataset, path) or dataset_problem(path)
-        if memo is not None:
-            memo["dataset_problem"] = problem
+    problem = synthetic_mismatch(cfg.dataset, path) or dataset_problem(path)
     if problem:
         return problem
     try:
-        stage_inputs(cfg, name, memo)
+        stage_inputs(cfg, name)
     except KdgatError as err:
         return str(err)
     return None
@@ -353,8 +327,4 @@ def finish(cfg: Any, art: StageArtifacts, inputs: dict[str, StageArtifacts], ext
     art.checkpoint.unlink(missing_ok=True)
     digest_path(art.checkpoint).unlink(missing_ok=True)
     write_json_atomic(art.marker, record)
-    link = art.dir.parent / LATEST
-    tmp = art.dir.parent / f".{LATEST}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(art.dir.name)
-    os.replace(tmp, link)
+    replace_symlink(art.dir.parent / LATEST, art.dir.name)

@@ -1,10 +1,10 @@
-"""Atomic file writes and inter-process locks.
+"""Atomic file writes and inter-process locks, for models, caches and markers.
 
 A killed job must never leave a half-written model, cache or marker, and two
-jobs must never race on one file (SPEC §5, §6). So every file is written to a
-temporary name in the same directory, flushed to disk, then renamed over the
-target (rename is atomic on one file system); and writers that must not run
-twice take a lock file first. Nothing here imports torch.
+jobs must never race on one file. So every file goes through the launcher's
+one atomic writer (a temporary name in the same directory, flushed, renamed
+over the target), and writers that must not run twice take a lock file first.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -12,65 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 import filelock
 
+from hydra_plugins.kdgat_chain_launcher import atomic_write, file_lock
 from kdgat.errors import KdgatError
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp makes files 0600; finished files get the usual mode (0666 & ~umask)
-# so that colleagues sharing a cache directory can read them.
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable; best effort (not every FS allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Yield a file open on a temporary name; on success it replaces ``path``.
-
-    On an exception the temporary file is removed and ``path`` is untouched.
-    """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -109,8 +59,7 @@ def locked(path: str | os.PathLike, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> 
     killed job never leaves a stale lock. Times out with a KdgatError.
     """
     lp = lock_path(path)
-    lp.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lp), timeout=timeout)
+    lock = file_lock(lp, timeout=timeout)
     try:
         lock.acquire()
     except filelock.Timeout:

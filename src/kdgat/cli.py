@@ -21,6 +21,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_data_info(args: argparse.Namespace) -> int:
     """Per file: format, frames, injected frames and unparseable rows; then totals and windows."""
+    from hydra_plugins.kdgat_chain_launcher import format_table
     from kdgat.data.formats import read_frames
     from kdgat.data.graphs import count_windows
     from kdgat.data.layout import discover
@@ -38,11 +39,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         first_bad = f"first at line {report.bad_examples[0][0]}: {report.bad_examples[0][1]}" if report.bad_examples else ""
         rows.append((str(path.relative_to(layout.root)), report.format, report.frames, report.injected,
                      report.bad_rows, first_bad))
-    header = ("file", "format", "frames", "injected", "bad rows", "")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
-    for r in [header] + rows:
-        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
-              + (f"  {r[5]}" if r[5] else ""))
+    print(format_table(("file", "format", "frames", "injected", "bad rows", ""), rows, right=(2, 3, 4)))
     frames_total = sum(r[2] for r in rows)
     print(f"total: {len(rows)} files ({usable} usable), {frames_total} frames, "
           f"{sum(r[3] for r in rows)} injected, {sum(r[4] for r in rows if r[4] != '-')} bad rows, "
@@ -55,15 +52,15 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 def cmd_pipelines(args: argparse.Namespace) -> int:
     """Every pipeline with its stages, what each needs, and the resources each gets by default."""
-    from hydra_plugins.kdgat_chain_launcher import plan_stages
+    from hydra_plugins.kdgat_chain_launcher import format_table, plan_stages
     from kdgat.config import compose, group_options
-    from kdgat.presets import READS
+    from kdgat.stages.registry import STAGES
 
     def elsewhere(node, needs) -> str:
         """What a stage reads that no stage of its pipeline makes: trained by an earlier run."""
         presets = {cfg.pipeline.stages[n].preset for n in needs}
         kinds = [f"{kind} ({node.teacher if kind == 'teacher' else '/'.join(makers)})"
-                 for kind, makers in READS[node.preset].items()
+                 for kind, makers in STAGES[node.preset].reads.items()
                  if not presets & ({node.teacher} if kind == "teacher" else set(makers))]
         return ", ".join(kinds) or "-"
 
@@ -75,49 +72,51 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
         cfg = compose([f"pipeline={name}"])
         rows = [(s.name, cfg.pipeline.stages[s.name].preset, ",".join(s.needs) or "-",
                  elsewhere(cfg.pipeline.stages[s.name], s.needs), s.resources.walltime, s.resources.mem,
-                 str(s.resources.cpus), str(s.resources.gpus)) for s in plan_stages(cfg.pipeline)]
-        header = ("stage", "preset", "needs", "reads from earlier runs", "walltime", "mem", "cpus", "gpus")
-        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-        print(f"{name}:")
-        for row in [header] + rows:
-            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-        print()
+                 s.resources.cpus, s.resources.gpus) for s in plan_stages(cfg.pipeline, cfg.resources)]
+        table = format_table(("stage", "preset", "needs", "reads from earlier runs", "walltime", "mem", "cpus", "gpus"),
+                             rows)
+        print(f"{name}:\n" + "\n".join("  " + line for line in table.splitlines()) + "\n")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Per chain and stage: job id, state, elapsed, memory used, and why it waits or was cancelled."""
-    from kdgat import slurm
-    from kdgat.status import describe, find_sweep, load_manifest
+    from hydra_plugins.kdgat_chain_launcher import SlurmToolsMissing, format_table
+    from kdgat.status import describe
+    from kdgat.sweeps import find_sweep, load
 
-    sweep = find_sweep(args.sweep)
-    manifest = load_manifest(sweep)
-    ids = [s["job_id"] for c in manifest["chains"] for s in c["stages"] if s["status"] == "submitted"]
-    rows = describe(manifest, slurm.jobs(ids))
-    print(f"sweep {sweep}")
-    header = ("job", "stage", "job id", "state", "elapsed", "memory", "")
-    cells = [(str(r.chain), r.stage, r.job_id, r.state, r.elapsed, r.memory, r.note) for r in rows]
-    widths = [max(len(c[i]) for c in cells + [header]) for i in range(6)]
-    for line in [header] + cells:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths)) + f"  {line[6]}".rstrip())
+    sweep = find_sweep(args.sweep, launched=True)
+    manifest, backend = load(sweep)
+    try:
+        rows = describe(manifest, backend.states(manifest.job_ids()))
+    except SlurmToolsMissing as err:
+        raise KdgatError(str(err)) from None
+    print(f"sweep {sweep} ({manifest.cluster})")
+    print(format_table(("job", "stage", "job id", "state", "elapsed", "memory", ""),
+                       [(r.chain, r.stage, r.job_id, r.state, r.elapsed, r.memory, r.note) for r in rows]))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from kdgat import slurm
-    from kdgat.status import find_sweep, load_manifest, to_cancel
+    from kdgat.status import to_cancel
+    from kdgat.sweeps import find_sweep, load
 
-    sweep = find_sweep(args.sweep)
-    ids = to_cancel(load_manifest(sweep), args.stage)
-    slurm.cancel(ids)
+    sweep = find_sweep(args.sweep, launched=True)
+    manifest, backend = load(sweep)
+    ids = to_cancel(manifest, args.stage)
+    try:
+        backend.cancel(ids)
+    except RuntimeError as err:
+        raise KdgatError(str(err)) from None
     print(f"cancelled {len(ids)} jobs of {sweep}: {' '.join(ids) or '-'}")
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from kdgat.status import find_sweep, load_manifest, log_path
+    from kdgat.status import log_path
+    from kdgat.sweeps import find_sweep, load
 
-    path = log_path(load_manifest(find_sweep(args.sweep)), args.stage, args.chain)
+    path = log_path(load(find_sweep(args.sweep, launched=True))[0], args.stage, args.chain)
     if args.follow:
         os.execvp("tail", ["tail", "-F", str(path)])
     if not path.is_file():
@@ -128,13 +127,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Every chain's stage metrics as report.md, report.csv and PNG figures in the sweep; the table on stdout."""
-    from kdgat.report import NotASweep, find_sweep, write_report
+    from kdgat.report import write_report
+    from kdgat.sweeps import find_sweep
 
-    try:
-        sweep = find_sweep(args.sweep)
-    except NotASweep as err:  # a wrong argument, as argparse's own usage errors: exit status 2
-        print(f"kdgat: error: {err}", file=sys.stderr)
-        return 2
+    sweep = find_sweep(args.sweep, launched=False)
     tables = write_report(sweep)
     print(tables, end="")
     print(f"kdgat: wrote {sweep / 'report.md'}, report.csv and the figures beside it", file=sys.stderr)
@@ -187,9 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kdgat.sweeps import NotASweep
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except NotASweep as err:  # a wrong argument, as argparse's own usage errors: exit status 2
+        print(f"kdgat: error: {err}", file=sys.stderr)
+        return 2
     except KdgatError as err:
         print(f"kdgat: error: {err}", file=sys.stderr)
         return 1

@@ -2,9 +2,8 @@
 
 Two things Hydra cannot do well by itself: a misspelt pipeline or dataset
 gets a one-line error listing the valid names (Hydra's is several lines), and
-`pipeline=custom 'pipeline.presets=[...]'` becomes one stage per preset, added
-to the defaults list as `+preset@pipeline.stages.<name>=<preset>` so that each
-stage composes exactly like a named pipeline's (per-stage overrides included).
+`pipeline=custom 'pipeline.presets=[...]'` becomes one stage per preset
+(kdgat.custom).
 """
 
 from __future__ import annotations
@@ -13,62 +12,30 @@ import os
 import secrets
 from pathlib import Path
 
+from kdgat.custom import stage_overrides
 from kdgat.errors import KdgatError
-from kdgat.presets import needs_within, parse_entry
+from kdgat.stages.registry import PRESETS
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 _UNIQUE = f"{os.getpid()}{secrets.token_hex(2)}"
 
 
 def register_resolvers() -> None:
-    """The resolvers kdgat's configs use; torch-free, registered before Hydra composes."""
+    """What kdgat's configs need before Hydra composes them, all torch-free: its resolvers, the
+    launcher's, and the stage presets in Hydra's config store."""
     from omegaconf import OmegaConf
+
+    from hydra_plugins.kdgat_chain_launcher import register_resolvers as register_launcher_resolvers
+    from kdgat.stages.registry import store_presets
 
     OmegaConf.register_new_resolver("kdgat.abspath", lambda p: str(Path(str(p)).expanduser().absolute()),
                                     replace=True)
     # One token per process: the sweep directory of two submissions in the same second differs.
     OmegaConf.register_new_resolver("kdgat.unique", lambda: _UNIQUE, replace=True)
-    # A stage's completion marker, and why it cannot run: what the launcher reads to skip
-    # finished stages and to refuse a chain that could never run.
-    OmegaConf.register_new_resolver("kdgat.marker", _stage_marker, replace=True)
-    OmegaConf.register_new_resolver("kdgat.stale", _stage_stale, replace=True)
-    OmegaConf.register_new_resolver("kdgat.missing", _stage_missing, replace=True)
-    OmegaConf.register_new_resolver("kdgat.note", _stage_note, replace=True)
+    register_launcher_resolvers()
+    store_presets()
 
 
-# Fingerprints computed while one config resolves: its three resolvers on every stage ask about the same
-# stages (fusion's marker hashes the VGAE and the GAT again). One entry: the config being resolved.
-_MEMO: list = [None, {}]
-
-
-def _memo_for(root) -> dict:
-    if _MEMO[0] is not root:
-        _MEMO[:] = [root, {}]
-    return _MEMO[1]
-
-
-def _stage_marker(*, _parent_, _root_):
-    from kdgat.artifacts import launcher_marker
-
-    return launcher_marker(_root_, _parent_._key(), _memo_for(_root_))
-
-
-def _stage_stale(*, _parent_, _root_):
-    from kdgat.artifacts import launcher_stale
-
-    return launcher_stale(_root_, _parent_._key(), _memo_for(_root_))
-
-
-def _stage_note(*, _parent_, _root_):
-    from kdgat.artifacts import launcher_note
-
-    return launcher_note(_root_, _parent_._key(), _memo_for(_root_))
-
-
-def _stage_missing(*, _parent_, _root_):
-    from kdgat.artifacts import launcher_missing
-
-    return launcher_missing(_root_, _parent_._key(), _memo_for(_root_))
 CHECKED_GROUPS = ("pipeline", "dataset")
 
 
@@ -126,11 +93,12 @@ def prepare_overrides(args: list[str]) -> list[str]:
     if presets is None:
         if "custom" in pipelines:
             raise KdgatError("pipeline=custom needs its stages: add 'pipeline.presets=[autoencoder,gat_normal,fusion]' "
-                             "(presets: autoencoder, gat_normal, curriculum, fusion, distillation)")
+                             f"(presets: {', '.join(PRESETS)})")
         return args
     if pipelines != ["custom"]:
         raise KdgatError("pipeline.presets is only read by pipeline=custom")
-    return args + custom_stage_overrides(presets, choices.get("dataset") or [default_choice("dataset")])
+    return args + stage_overrides(presets, choices.get("dataset") or [default_choice("dataset")],
+                                  group_options("dataset"))
 
 
 def _syntax_error(parser, args: list[str]) -> str:
@@ -143,25 +111,3 @@ def _syntax_error(parser, args: list[str]) -> str:
             return (f"cannot read the override {arg!r} ({reason}); quote a value that holds spaces, newlines or "
                     f"characters such as $ ( ) ; ` as key='value' (see Hydra's override grammar)")
     return f"cannot read the overrides {' '.join(args)!r}"
-
-
-def custom_stage_overrides(presets: object, datasets: list[str]) -> list[str]:
-    if not isinstance(presets, list) or not presets:
-        raise KdgatError("pipeline.presets must be a non-empty list, such as '[autoencoder,gat_normal,fusion]'")
-    entries = [parse_entry(str(p), group_options("dataset")) for p in presets]
-    seen: set[str] = set()
-    for e in entries:
-        if e.stage in seen:
-            raise KdgatError(f"pipeline.presets lists stage {e.stage} twice")
-        seen.add(e.stage)
-        if e.dataset is not None and datasets != [e.dataset]:
-            raise KdgatError(f"preset {e.stage} was named for dataset {e.dataset}, but dataset={','.join(datasets)}")
-    out: list[str] = []
-    for e in entries:
-        out.append(f"+preset@pipeline.stages.{e.stage}={e.preset}")
-        if e.scale is not None:
-            out.append(f"pipeline.stages.{e.stage}.scale={e.scale}")
-    for stage, needs in needs_within(entries).items():
-        if needs:
-            out.append(f"pipeline.stages.{stage}.needs=[{','.join(needs)}]")
-    return out

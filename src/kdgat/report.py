@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,10 +27,6 @@ DONE = "done"
 NOT_FINISHED = "not finished"
 F1_FIGURE = "report_f1.png"
 TEACHER_FIGURE = "report_teacher_student.png"
-
-
-class NotASweep(KdgatError):
-    """The directory given is no sweep: a usage error, which the command answers with exit status 2."""
 
 
 @dataclass
@@ -57,35 +52,7 @@ class Row:
         return self.state == DONE
 
 
-# ---------------------------------------------------------------- finding the sweep and its chains
-
-def chain_configs(sweep: Path) -> dict[int, Path]:
-    """Each chain's config by job number: the launcher's frozen one where there is one, else Hydra's."""
-    found = {}
-    for folder in sorted(sweep.iterdir(), key=lambda p: p.name) if sweep.is_dir() else ():
-        for path in (folder / "config.yaml", folder / ".hydra" / "config.yaml"):
-            if folder.name.isdigit() and path.is_file():
-                found[int(folder.name)] = path
-                break
-    return dict(sorted(found.items()))
-
-
-def is_sweep(path: Path) -> bool:
-    return (path / "manifest.json").is_file() or bool(chain_configs(path))
-
-
-def find_sweep(sweep: str | None, root: Path = Path("multirun")) -> Path:
-    """The sweep directory given, or the newest under ./multirun, whichever launcher made it."""
-    if sweep:
-        path = Path(sweep)
-        if not is_sweep(path):
-            raise NotASweep(f"{path} is not a sweep directory: it holds no manifest.json, no <job num>/config.yaml "
-                            f"and no <job num>/.hydra/config.yaml")
-        return path
-    from kdgat.status import newest_sweep
-
-    return newest_sweep(root, is_sweep, "sweep")
-
+# ---------------------------------------------------------------- a chain's config
 
 def load_config(path: Path) -> Any:
     from omegaconf import OmegaConf
@@ -123,15 +90,14 @@ def _working_dir(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def _manifest_jobs(sweep: Path) -> dict[tuple[int, str], str]:
-    """SLURM job ids by (job number, stage), from the launcher's manifest when there is one."""
-    from kdgat.status import load_manifest
+def _launched(sweep: Path) -> tuple[dict[tuple[int, str], Any], Any]:
+    """The launcher's record of each (job number, stage), and its backend, when the launcher made the sweep."""
+    from kdgat.sweeps import has_manifest, load
 
-    if not (sweep / "manifest.json").is_file():
-        return {}
-    chains = load_manifest(sweep).get("chains", [])
-    return {(c["num"], s["stage"]): str(s["job_id"]) for c in chains for s in c["stages"]
-            if re.fullmatch(r"\d+(_\d+)?", str(s.get("job_id")))}
+    if not has_manifest(sweep):
+        return {}, None
+    manifest, backend = load(sweep)
+    return {(c.num, s.stage): s for c in manifest.chains for s in c.stages}, backend
 
 
 # ---------------------------------------------------------------- gathering rows
@@ -139,42 +105,45 @@ def _manifest_jobs(sweep: Path) -> dict[tuple[int, str], str]:
 def gather(sweep: Path, lookup: Callable[[list[str]], dict[str, Any]] | None = None) -> list[Row]:
     """One row per chain and stage, by job number and then in dependency order.
 
-    `lookup` (default kdgat.slurm.jobs) is asked only about SLURM jobs of stages that are not finished,
+    `lookup` (default: the sweep's backend) is asked only about jobs of stages that are not finished,
     or finished without recording their wall time or peak memory."""
     from hydra_plugins.kdgat_chain_launcher import plan_stages
+    from kdgat.sweeps import chain_configs
 
-    jobs = _manifest_jobs(sweep)
+    records, backend = _launched(sweep)
     rows = []
     for num, path in chain_configs(sweep).items():
         cfg, memo = load_config(path), {}  # memo: each stage of the chain fingerprinted once
-        for stage in plan_stages(cfg.pipeline):
-            rows.append(_row(num, cfg, stage.name, jobs.get((num, stage.name)), memo))
-    _ask_slurm(rows, lookup)
+        for stage in plan_stages(cfg.pipeline, cfg.get("resources")):
+            rows.append(_row(num, cfg, stage.name, records.get((num, stage.name)), memo))
+    if lookup is None and backend is not None:
+        lookup = backend.states
+    _ask_backend(rows, lookup)
     return rows
 
 
-def _stage_dir(cfg: Any, name: str, memo: dict) -> Path | None:
-    """Where the stage's artifacts are: the marker the launcher froze into the config, else computed now."""
-    from omegaconf import OmegaConf
-
+def _stage_dir(cfg: Any, name: str, record: Any, memo: dict) -> Path | None:
+    """Where the stage's artifacts are: the marker the launcher recorded at submit, else computed now."""
     from kdgat import artifacts
 
-    node = cfg.pipeline.stages[name]
-    if "marker" in node and not OmegaConf.is_interpolation(node, "marker") and node.marker:
-        return Path(node.marker).parent
+    if record is not None and record.marker:
+        return Path(record.marker).parent
+    if cfg.pipeline.stages[name].get("marker"):  # a sweep of the launcher before version 2 froze it here
+        return Path(cfg.pipeline.stages[name].marker).parent
     try:
         return artifacts.stage_artifacts(cfg, name, memo).dir
     except KdgatError:  # its dataset, or an input trained elsewhere, is not there (yet)
         return None
 
 
-def _row(num: int, cfg: Any, name: str, job_id: str | None, memo: dict) -> Row:
+def _row(num: int, cfg: Any, name: str, record: Any, memo: dict) -> Row:
     from kdgat.artifacts import StageArtifacts
 
     node = cfg.pipeline.stages[name]
+    job_id = record.job_id if record is not None and record.job_id != "-" and record.action != "done" else None
     row = Row(job=num, dataset=str(cfg.dataset.name), seed=cfg.seed, stage=name, preset=str(node.preset),
               job_id=job_id)
-    folder = _stage_dir(cfg, name, memo)
+    folder = _stage_dir(cfg, name, record, memo)
     art = folder and StageArtifacts(stage=name, preset=str(node.preset), dir=folder, fingerprint=folder.name)
     if not art or not art.done():  # not finished, or its files no longer match what it wrote
         return row
@@ -190,16 +159,17 @@ def _row(num: int, cfg: Any, name: str, job_id: str | None, memo: dict) -> Row:
     return row
 
 
-def _ask_slurm(rows: list[Row], lookup: Callable[[list[str]], dict[str, Any]] | None) -> None:
-    """The SLURM state of an unfinished stage's job; wall time and peak memory where a stage recorded none."""
-    from kdgat.status import _seconds
+def _ask_backend(rows: list[Row], lookup: Callable[[list[str]], dict[str, Any]] | None) -> None:
+    """The state of an unfinished stage's job; wall time and peak memory where a stage recorded none."""
+    from hydra_plugins.kdgat_chain_launcher import SlurmToolsMissing, slurm_seconds
 
     wanted = [r for r in rows if r.job_id and (not r.done or r.peak_mib is None or r.seconds is None)]
-    if not wanted:
+    if not wanted or lookup is None:
         return
-    if lookup is None:
-        from kdgat.slurm import jobs as lookup
-    infos = lookup(sorted({r.job_id for r in wanted}))
+    try:
+        infos = lookup(sorted({r.job_id for r in wanted}))
+    except SlurmToolsMissing:  # a report from files alone, on a machine that cannot ask SLURM
+        return
     for r in wanted:
         info = infos.get(r.job_id)
         if info is None or info.state == "GONE":
@@ -208,7 +178,7 @@ def _ask_slurm(rows: list[Row], lookup: Callable[[list[str]], dict[str, Any]] | 
             r.state = f"{NOT_FINISHED} ({info.state})"
             continue
         r.peak_mib = r.peak_mib if r.peak_mib is not None else info.max_rss_mb
-        r.seconds = r.seconds if r.seconds is not None else _seconds(info.elapsed)
+        r.seconds = r.seconds if r.seconds is not None else slurm_seconds(info.elapsed)
 
 
 def split_names(rows: list[Row]) -> list[str]:

@@ -10,13 +10,13 @@ import os
 import sys
 from typing import Any
 
-from hydra_plugins.kdgat_chain_launcher import PlanError, Stage, plan_stages
+from hydra_plugins.kdgat_chain_launcher import PlanError, Stage, plan_stages, replace_symlink
 from kdgat.errors import KdgatError
 
 
 def selected_stages(cfg: Any) -> list[Stage]:
     """The stages this task runs, validated, in dependency order."""
-    stages = plan_stages(cfg.pipeline)
+    stages = plan_stages(cfg.pipeline, cfg.get("resources"))
     if cfg.stage is None:
         return stages
     names = [s.name for s in stages]
@@ -28,13 +28,14 @@ def selected_stages(cfg: Any) -> list[Stage]:
 def run(cfg: Any) -> None:
     """Entry point for train.py: a user error becomes one line and exit status 1."""
     try:
-        _run(cfg)
+        run_stages(cfg)
     except (KdgatError, PlanError) as err:
         print(f"kdgat: error: {err}", file=sys.stderr, flush=True)
         sys.exit(1)
 
 
-def _run(cfg: Any) -> None:
+def run_stages(cfg: Any) -> dict[str, dict]:
+    """Every selected stage, in order (each skipped when already trained); their metrics by name."""
     from kdgat import artifacts
     from kdgat.data.locate import ensure_dataset
     from kdgat.seeding import seed_everything
@@ -43,7 +44,7 @@ def _run(cfg: Any) -> None:
     if cfg.stage is not None and os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID"):
         import submitit  # present in every job the launcher submits
 
-        artifacts.point_log_link(artifacts.stage_log_link(cfg, cfg.stage), submitit.JobEnvironment().paths.stdout)
+        replace_symlink(artifacts.stage_log_link(cfg, cfg.stage), submitit.JobEnvironment().paths.stdout)
     seed_everything(cfg.seed)
     root = ensure_dataset(cfg.dataset, artifacts.dataset_dir(cfg), progress=cfg.progress)
     for stage in stages:  # a missing input trained elsewhere (the student's teacher) stops us before any work
@@ -51,8 +52,7 @@ def _run(cfg: Any) -> None:
     data = prepare_data(cfg, root)
     from kdgat.stages import run_stage
 
-    for stage in stages:
-        run_stage(cfg, stage.name, data)
+    return {stage.name: run_stage(cfg, stage.name, data) for stage in stages}
 
 
 def prepare_data(cfg: Any, root: Any) -> Any:

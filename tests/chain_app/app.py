@@ -10,6 +10,8 @@ from pathlib import Path
 
 import hydra
 
+from hydra_plugins.kdgat_chain_launcher import exit_on_error
+
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
@@ -21,4 +23,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    exit_on_error()  # a refused launch: one line and exit status 1
     main()

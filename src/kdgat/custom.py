@@ -1,7 +1,10 @@
-"""The stage presets and what each one reads: the one table of stage dependencies.
+"""The `custom` pipeline: any list of stage presets, `'pipeline.presets=[autoencoder,gat_normal,fusion]'`.
 
-Named pipelines write their `needs` in YAML (tests check them against this
-table); custom pipelines get theirs computed from it.
+Each entry becomes a stage composed exactly like a named pipeline's (per-stage
+overrides included), ordered by what it reads. Entries may also be the original
+tool's names, dataset and scale included: `distillation_hcrl_sa_scale_0.25`
+becomes stage `distillation_scale_0_25` (a dot would break
+`pipeline.stages.<name>...` overrides).
 """
 
 from __future__ import annotations
@@ -10,32 +13,11 @@ import re
 from dataclasses import dataclass
 
 from kdgat.errors import KdgatError
+from kdgat.stages.registry import PRESETS, STAGES
 
-PRESETS = ("autoencoder", "gat_normal", "curriculum", "fusion", "distillation")
 SCALES = (0.25, 0.5, 0.75)
-
-# For each preset, the artifacts it reads, each with the presets that can make
-# it, first choice first. Distillation's teacher is chosen by the stage's
-# `teacher` setting; it is usually trained by another pipeline.
-READS: dict[str, dict[str, tuple[str, ...]]] = {
-    "autoencoder": {},
-    "gat_normal": {},
-    "curriculum": {"vgae": ("autoencoder",)},
-    "fusion": {"vgae": ("autoencoder",), "gat": ("curriculum", "gat_normal")},
-    "distillation": {"teacher": ("curriculum", "gat_normal")},
-}
-
-
-# The model each preset trains, a key of the config's `models` node.
-MODEL_OF = {"autoencoder": "vgae", "gat_normal": "gat", "curriculum": "gat", "distillation": "gat"}
-
-
-def scale_gat(base: dict, scale: float = 1.0) -> dict:
-    """GAT sizes with hidden width and embedding multiplied by `scale` (the student's 0.25, 0.5, 0.75)."""
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
-    return {**base, "hidden": max(1, round(base["hidden"] * scale)),
-            "embedding": max(1, round(base["embedding"] * scale))}
+_ENTRY = re.compile(rf"^(?P<preset>{'|'.join(PRESETS)})(?:_(?P<rest>.*))?$")
+_SCALE = re.compile(r"^(?:(?P<dataset>.+)_)?scale_(?P<scale>\d+(?:[._]\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -48,17 +30,8 @@ class PresetEntry:
     scale: float | None = None
 
 
-_ENTRY = re.compile(rf"^(?P<preset>{'|'.join(PRESETS)})(?:_(?P<rest>.*))?$")
-_SCALE = re.compile(r"^(?:(?P<dataset>.+)_)?scale_(?P<scale>\d+(?:[._]\d+)?)$")
-
-
 def parse_entry(entry: str, datasets: list[str]) -> PresetEntry:
-    """`distillation_hcrl_sa_scale_0.25` -> stage `distillation_scale_0_25`, preset distillation.
-
-    Accepts the original tool's names (preset, then dataset, then scale) and
-    plain preset names. Stage names never hold dots, which would break
-    `pipeline.stages.<name>...` overrides.
-    """
+    """`distillation_hcrl_sa_scale_0.25` -> stage `distillation_scale_0_25`, preset distillation."""
     m = _ENTRY.match(entry)
     if not m:
         raise KdgatError(f"unknown stage preset {entry!r}; presets are {', '.join(PRESETS)} "
@@ -90,10 +63,33 @@ def needs_within(entries: list[PresetEntry], teacher: str = "curriculum") -> dic
     needs: dict[str, list[str]] = {}
     for e in entries:
         needs[e.stage] = []
-        for kind, makers in READS[e.preset].items():
+        for kind, makers in STAGES[e.preset].reads.items():
             if kind == "teacher":
                 makers = (teacher,)
             maker = next((by_preset[p] for p in makers if p in by_preset), None)
             if maker is not None:
                 needs[e.stage].append(maker)
     return needs
+
+
+def stage_overrides(presets: object, datasets: list[str], known_datasets: list[str]) -> list[str]:
+    """The overrides that add each listed preset as a stage of the custom pipeline."""
+    if not isinstance(presets, list) or not presets:
+        raise KdgatError("pipeline.presets must be a non-empty list, such as '[autoencoder,gat_normal,fusion]'")
+    entries = [parse_entry(str(p), known_datasets) for p in presets]
+    seen: set[str] = set()
+    for e in entries:
+        if e.stage in seen:
+            raise KdgatError(f"pipeline.presets lists stage {e.stage} twice")
+        seen.add(e.stage)
+        if e.dataset is not None and datasets != [e.dataset]:
+            raise KdgatError(f"preset {e.stage} was named for dataset {e.dataset}, but dataset={','.join(datasets)}")
+    out: list[str] = []
+    for e in entries:
+        out.append(f"+preset@pipeline.stages.{e.stage}={e.preset}")
+        if e.scale is not None:
+            out.append(f"pipeline.stages.{e.stage}.scale={e.scale}")
+    for stage, needs in needs_within(entries).items():
+        if needs:
+            out.append(f"pipeline.stages.{stage}.needs=[{','.join(needs)}]")
+    return out

@@ -1,0 +1,159 @@
+"""The contract between the launcher and an app: what a stage node declares, what the app says about a
+stage's state, and the manifest the launcher writes for `status`, `report` and people.
+
+An app's config holds a `pipeline` node whose `stages.<name>` nodes carry STAGE_KEYS:
+
+    needs:               [stage, ...]   stages of this pipeline whose output it reads
+    uses_gpus:           int            GPUs its code uses; asking for more is a warning
+    default_resources:   {...}          the stage's own defaults (lowest)
+    pipeline_resources:  {...}          the pipeline's defaults for this stage
+    resources:           {...}          the user's override for this stage (highest), fields ??? when unset
+    effective_resources: ${kdgat_chain.resources:}   what the planner makes of them (for --cfg job --resolve)
+
+Between the last two levels come the config's global `resources` node, when it has one. The
+`pipeline.stage_state` key names a function `(config, stage name) -> StageState` that the
+launcher calls once per stage to skip finished stages and refuse stages that could never run.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+from hydra_plugins.kdgat_chain_launcher._files import write_text_atomic
+
+RESOURCE_LEVELS = ("default_resources", "pipeline_resources", "resources")
+STAGE_KEYS = ("needs", "uses_gpus", *RESOURCE_LEVELS, "effective_resources")
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 2
+
+
+@dataclass
+class ResourceRequest:
+    """One level of a stage's request; a field left unset (???) falls through to the level below."""
+
+    walltime: Any = MISSING  # MM, HH:MM:SS or D-HH:MM:SS, a string
+    mem: Any = MISSING  # with a unit: 96G, 96000M
+    cpus: Any = MISSING  # whole number >= 1
+    gpus: Any = MISSING  # whole number >= 0
+    partition: Any = MISSING  # null: the launcher's partition
+    sbatch: Dict[str, Any] = field(default_factory=dict)  # any other sbatch option, e.g. {constraint: a100}
+
+
+@dataclass
+class StageNode:
+    """A stage node's keys that the launcher reads, as a structured config an app's stage settings can
+    extend (a dataclass subclass, or `builds(..., builds_bases=(StageNode,))`)."""
+
+    needs: List[str] = field(default_factory=list)
+    uses_gpus: Optional[int] = None
+    default_resources: Dict[str, Any] = field(default_factory=dict)
+    pipeline_resources: Dict[str, Any] = field(default_factory=dict)
+    resources: ResourceRequest = field(default_factory=ResourceRequest)
+    effective_resources: Any = "${kdgat_chain.resources:}"
+
+
+@dataclass(frozen=True)
+class StageState:
+    """What the app knows of one stage before anything is submitted.
+
+    marker:  a file whose existence means the stage is trained for these settings (None: unknown yet)
+    stale:   why a stage whose marker exists must run again all the same (its files are damaged)
+    missing: why the stage could never run as submitted (no dataset, an input nobody trains)
+    note:    said beside the stage in the launcher's table
+    """
+
+    marker: Optional[str] = None
+    stale: Optional[str] = None
+    missing: Optional[str] = None
+    note: Optional[str] = None
+
+
+@dataclass
+class StageRecord:
+    """One stage of one chain, as the launcher left it."""
+
+    stage: str
+    action: str  # submitted | done | attached | shared  (what the launcher did)
+    job_id: str = "-"  # the job that runs it ("-" when done); an array task is "<array>_<task>"
+    job_name: str = ""
+    needs: List[str] = field(default_factory=list)
+    depends_on: List[str] = field(default_factory=list)  # the job ids it waits on
+    walltime: str = ""
+    mem: str = ""
+    cpus: int = 0
+    gpus: int = 0
+    partition: Optional[str] = None
+    log: str = "-"
+    note: str = ""  # why it trains again, that it was trained by other code, ...
+    marker: str = ""  # the app's completion marker for the stage (StageState.marker), when it names one
+    script: str = ""
+    script_text: str = ""
+    config: str = ""
+
+    @property
+    def status(self) -> str:
+        """The launcher table's words for what was done."""
+        words = {"done": "skipped (done)", "attached": "attached (queued)", "shared": "shared in this sweep"}
+        text = words.get(self.action, self.action)
+        return f"{text}; {self.note}" if self.note else text
+
+    @property
+    def submitted(self) -> bool:
+        return self.action == "submitted"
+
+
+@dataclass
+class ChainRecord:
+    num: int  # Hydra's job number: the sweep's <num> folder
+    overrides: List[str]
+    stages: List[StageRecord]
+
+
+@dataclass
+class Manifest:
+    """Every chain of one launch: written once, when everything is queued."""
+
+    sweep_dir: str
+    submitted: str
+    cluster: str  # slurm | local
+    chains: List[ChainRecord] = field(default_factory=list)
+    submissions: int = 0
+    version: int = MANIFEST_VERSION
+
+    def job_ids(self) -> List[str]:
+        return [s.job_id for c in self.chains for s in c.stages if s.submitted]
+
+
+def write_manifest(manifest: Manifest) -> Path:
+    path = Path(manifest.sweep_dir) / MANIFEST
+    write_text_atomic(path, json.dumps(dataclasses.asdict(manifest), indent=2) + "\n")
+    return path
+
+
+def read_manifest(sweep_dir: Path) -> Manifest:
+    """The manifest of a sweep; one written by an older launcher (no version) is read as well."""
+    raw = json.loads((Path(sweep_dir) / MANIFEST).read_text())
+    version = raw.get("version", 1)
+    if version > MANIFEST_VERSION:
+        raise ValueError(f"{Path(sweep_dir) / MANIFEST} is manifest version {version}; this launcher reads "
+                         f"up to {MANIFEST_VERSION}: update kdgat_chain")
+    known = {f.name for f in dataclasses.fields(StageRecord)}
+    chains = []
+    for chain in raw.get("chains", []):
+        stages = [StageRecord(**{k: v for k, v in (_from_v1(s) if version == 1 else s).items() if k in known})
+                  for s in chain.get("stages", [])]
+        chains.append(ChainRecord(num=chain["num"], overrides=list(chain.get("overrides", [])), stages=stages))
+    return Manifest(sweep_dir=raw.get("sweep_dir", str(sweep_dir)), submitted=raw.get("submitted", ""),
+                    cluster=raw.get("cluster", "slurm"), chains=chains, submissions=raw.get("submissions", 0))
+
+
+def _from_v1(stage: Dict[str, Any]) -> Dict[str, Any]:
+    """Version 1 kept what was done and its note in one `status` string."""
+    status, _, note = stage.get("status", "").partition("; ")
+    action = {"skipped (done)": "done", "attached (queued)": "attached", "shared in this sweep": "shared"}.get(
+        status, status)
+    return {**stage, "action": action, "note": note}
