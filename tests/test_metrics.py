@@ -181,7 +181,7 @@ atexit.register(lambda: sys.stderr.write('HEAVY=%s\\n' % sorted(m for m in ('skl
 """
 
 
-def test_launcher_cfg_job_and_report_code_never_import_sklearn(tmp_path):
+def test_sklearn_is_loaded_only_where_metrics_are_computed(tmp_path):
     """sklearn takes about a second to import: only code that computes metrics may load it."""
     from conftest import run_train
 
@@ -204,3 +204,8 @@ def test_launcher_cfg_job_and_report_code_never_import_sklearn(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "HEAVY=[]" in out.stderr
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    # the metrics and the calibration themselves load sklearn, never torch
+    out = subprocess.run([sys.executable, "-c", "import kdgat.metrics, kdgat.calibration"],
+                         env={**os.environ, **env}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY=['sklearn']" in out.stderr
