@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from kdgat.metrics import Calibration, binary_metrics, calibrate, roc_auc, roc_curve, youden_threshold
+from kdgat.metrics import binary_metrics, roc_auc, roc_curve, youden_threshold
 
 # ---------------------------------------------------------------------------
 # binary_metrics
@@ -154,119 +155,57 @@ def test_youden_perfect_separation_and_degenerate():
         youden_threshold([], [])
 
 
-# ---------------------------------------------------------------------------
-# calibration
+def test_youden_compares_j_exactly():
+    # 2 attacks, 10 normals; by descending score: N N A N N N N N A N N N (scores 12 .. 1)
+    # t=10: TPR 1/2, FPR 2/10 -> J 3/10;  t=4: TPR 1, FPR 7/10 -> J 3/10: a tie, the larger t wins.
+    # In floats 1 - 0.7 > 0.5 - 0.2, which would pick t=4.
+    labels = [0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]
+    scores = np.arange(12.0, 0.0, -1.0)
+    assert youden_threshold(labels, scores) == 10.0
 
 
-def _noisy(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    scores = rng.normal(size=n) + 2.0 * labels
-    return labels, scores
+def test_infinite_scores_are_ranked_like_any_other():
+    # attacks {inf, .3} vs normal {-inf}: both attacks rank above the normal
+    m = binary_metrics([0, 1, 1], [-np.inf, np.inf, 0.3], threshold=0.5)
+    assert m["confusion_matrix"] == [[1, 0], [1, 1]] and m["roc_auc"] == 1.0
+    fpr, tpr = roc_curve([0, 1, 1], [-np.inf, np.inf, 0.3])
+    np.testing.assert_array_equal(fpr, [0, 0, 0, 1])
+    np.testing.assert_array_equal(tpr, [0, 0.5, 1, 1])
+    # t=inf flags the one attack at inf and no normal: J = 1/2, the best; the score itself comes back
+    assert youden_threshold([0, 1, 0, 1], [0.1, np.inf, 0.2, 0.15]) == np.inf
 
 
-def _check_map(cal: Calibration, fit_scores: np.ndarray) -> None:
-    lo, hi = float(fit_scores.min()), float(fit_scores.max())
-    span = max(hi - lo, 1.0)
-    grid = np.r_[-np.inf, np.linspace(lo - 5 * span, hi + 5 * span, 2001), np.sort(fit_scores), np.inf]
-    grid = np.sort(grid)
-    p = cal(grid)
-    assert p.shape == grid.shape
-    assert np.all((p >= 0) & (p <= 1))
-    assert np.all(np.diff(p) >= 0), "calibration must be monotone"
-    assert cal(np.array([cal.threshold]))[0] == 0.5
-    assert np.array_equal(cal(grid) >= 0.5, grid >= cal.threshold)
+# a sitecustomize.py that makes a child process print, as it exits, which heavy packages it imported
+_PROBE = """import atexit, sys
+atexit.register(lambda: sys.stderr.write('HEAVY=%s\\n' % sorted(m for m in ('sklearn', 'torch') if m in sys.modules)))
+"""
 
 
-def test_calibration_maps_youden_threshold_to_half_and_is_monotone():
-    labels, scores = _noisy()
-    cal = calibrate(scores, labels)
-    assert cal.threshold == youden_threshold(labels, scores)
-    _check_map(cal, scores)
-    # informative: the typical normal is well under 1/2, the typical attack well over
-    p = cal(scores)
-    assert np.median(p[labels == 0]) < 0.3 < 0.7 < np.median(p[labels == 1])
-    # strictly increasing inside the fitted range
-    inner = np.linspace(scores.min(), scores.max(), 500)
-    assert np.all(np.diff(cal(inner)) > 0)
-    # extreme unseen scores go further out than anything fitted
-    assert cal(np.array([scores.max() + 100.0]))[0] > cal(np.array([scores.max()]))[0]
-    assert cal(np.array([np.inf, -np.inf])).tolist() == [1.0, 0.0]
+def test_sklearn_is_loaded_only_where_metrics_are_computed(tmp_path):
+    """sklearn takes about a second to import: only code that computes metrics may load it."""
+    from conftest import run_train
 
-
-def test_calibrated_detector_equals_youden_detector():
-    labels, scores = _noisy(seed=3)
-    cal = calibrate(scores, labels)
-    raw = binary_metrics(labels, scores, threshold=cal.threshold)
-    calibrated = binary_metrics(labels, cal(scores), threshold=0.5)
-    assert raw["confusion_matrix"] == calibrated["confusion_matrix"]
-    assert raw["roc_auc"] == pytest.approx(calibrated["roc_auc"])
-
-
-def test_calibration_depends_only_on_ranks():
-    # a heavy-tailed monotone transform of the scores (a reconstruction error,
-    # say) gives the same calibrated values on the fit split
-    labels, scores = _noisy(n=200, seed=1)
-    a = calibrate(scores, labels)
-    b = calibrate(np.exp(3 * scores), labels)
-    np.testing.assert_allclose(a(scores), b(np.exp(3 * scores)), atol=1e-9)
-    assert a.slope == pytest.approx(b.slope)
-
-
-def test_calibration_json_round_trip():
-    labels, scores = _noisy(n=2000, seed=2)  # > 257 knots per side: thinned
-    cal = calibrate(scores, labels)
-    d = json.loads(json.dumps(cal.to_dict()))
-    assert len(d["knots_x"]) <= 2 * 257
-    back = Calibration.from_dict(d)
-    assert back == cal
-    probe = np.linspace(-6, 8, 301)
-    assert np.array_equal(back(probe), cal(probe))
-    _check_map(back, scores)
-
-
-@pytest.mark.parametrize(
-    "scores, labels",
-    [
-        ([0.7] * 6, [0, 1, 0, 1, 0, 1]),  # constant scores
-        ([0.1, 0.4, 0.2, 0.3], [0, 0, 0, 0]),  # no attacks
-        ([0.1, 0.4, 0.2, 0.3], [1, 1, 1, 1]),  # no normals
-        ([0.5], [1]),  # a single window
-        ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]),  # perfectly separated
-        ([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]),  # inverted
-    ],
-)
-def test_calibration_degenerate_fits(scores, labels):
-    s = np.asarray(scores, dtype=float)
-    cal = calibrate(s, labels)
-    assert cal.slope > 0 and np.isfinite(cal.slope)
-    _check_map(cal, s)
-    Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
-
-
-def test_calibration_rejects_bad_input():
-    with pytest.raises(ValueError):
-        calibrate([], [])
-    with pytest.raises(ValueError, match="infinite"):
-        calibrate([0.1, np.inf], [0, 1])
-    labels, scores = _noisy(n=50)
-    cal = calibrate(scores, labels)
-    with pytest.raises(ValueError, match="NaN"):
-        cal([0.1, np.nan])
-    bad = cal.to_dict()
-    bad["slope"] = -1.0
-    with pytest.raises(ValueError):
-        Calibration.from_dict(bad)
-    bad = cal.to_dict()
-    del bad["knots_x"]
-    with pytest.raises(ValueError, match="knots_x"):
-        Calibration.from_dict(bad)
-    bad = cal.to_dict()
-    bad["knots_z"] = bad["knots_z"][::-1]
-    with pytest.raises(ValueError):
-        Calibration.from_dict(bad)
-
-
-def test_metrics_does_not_import_torch():
-    code = "import sys, kdgat.metrics; assert 'torch' not in sys.modules; assert 'sklearn' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    (tmp_path / "sitecustomize.py").write_text(_PROBE)
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p),
+           "KDGAT_DATA": str(tmp_path / "data")}
+    made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", "hcrl_sa", "--out",
+                           str(tmp_path / "data" / "hcrl_sa"), "--frames", "6000", "--quiet"], capture_output=True)
+    assert made.returncode == 0, made.stderr
+    for args in (["--cfg", "job", "--resolve"],
+                 ["hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true", f"hydra.sweep.dir={tmp_path}/sweep"]):
+        out = run_train("pipeline=teacher", "dataset=hcrl_sa", *args, cwd=tmp_path, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "HEAVY=[]" in out.stderr, args
+    # what `kdgat report` loads, and a figure drawn the way it draws its own
+    code = ("import pathlib, sys, kdgat.cli, kdgat.report, kdgat.status, kdgat.artifacts; from kdgat import plots; "
+            "fig = plots.new_figure(3, 2); fig.add_subplot(1, 1, 1).bar([0, 1], [1, 2]); "
+            f"plots.save_figure(fig, pathlib.Path({str(tmp_path)!r}) / 'f.png')")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY=[]" in out.stderr
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    # the metrics and the calibration themselves load sklearn, never torch
+    out = subprocess.run([sys.executable, "-c", "import kdgat.metrics, kdgat.calibration"],
+                         env={**os.environ, **env}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY=['sklearn']" in out.stderr

@@ -8,9 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-
-from kdgat import plots  # noqa: E402
+from kdgat import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -27,6 +25,16 @@ def _open_figures():
     import matplotlib.pyplot as plt
 
     return plt.get_fignums()
+
+
+def test_new_figure_and_save_figure_as_report_uses_them(tmp_path):
+    fig = plots.new_figure(4.0, 3.0)
+    fig.add_subplot(1, 1, 1).bar([0, 1], [3, 5])
+    out = tmp_path / "bars.png"
+    plots.save_figure(fig, out)
+    _assert_png(out)
+    assert fig.axes == []  # released once written
+    assert _open_figures() == []  # never registered with pyplot
 
 
 def test_training_curves(tmp_path):

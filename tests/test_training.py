@@ -1,5 +1,6 @@
 """The training loop's environment rules: threads never above the CPUs this process may use."""
 
+import math
 import os
 
 from kdgat.training import usable_cpus
@@ -54,3 +55,94 @@ def test_a_checkpoint_on_disk_always_has_its_digest(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "write_bytes_atomic", write_file)
     training.save_tensors(path, {"epoch": torch.tensor(2)})
     assert training.load_tensors(path)["epoch"].item() == 2
+
+
+class _Killed(Exception):
+    """Stands in for a job killed in the middle of an epoch."""
+
+
+def _job(checkpoint, lr_schedule, rates, killed_at=None, epochs=7):
+    """A tiny regression trained by kdgat.training.fit, recording the learning rate each epoch ran at."""
+    import torch
+
+    from kdgat.training import Fit
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    x = torch.linspace(-1, 1, 30).reshape(10, 3)
+    y = x.sum(dim=1, keepdim=True)
+
+    def train_epoch(epoch, bar):
+        if epoch == killed_at:
+            raise _Killed
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return {"train_loss": loss.item()}
+
+    def validate():
+        return {"val_loss": ((model(x) - y) ** 2).mean().item()}
+
+    return Fit(model=model, optimizer=optimizer, train_epoch=train_epoch, validate=validate, monitor="val_loss",
+               mode="min", epochs=epochs, patience=epochs, checkpoint=checkpoint, desc="test", lr_schedule=lr_schedule,
+               progress=False)
+
+
+def _cosine(epochs):
+    return [0.01 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)) for epoch in range(epochs)]
+
+
+def test_cosine_rates_per_epoch_follow_the_formula_also_after_a_resume(tmp_path):
+    import pytest
+    import torch
+
+    from kdgat.training import fit
+
+    rates = []
+    whole = _job(tmp_path / "whole.pt", "cosine", rates)
+    fit(whole)
+    assert rates == _cosine(7)  # exactly, not approximately
+
+    resumed_rates = []
+    with pytest.raises(_Killed):
+        fit(_job(tmp_path / "resumed.pt", "cosine", resumed_rates, killed_at=3))
+    assert resumed_rates == _cosine(7)[:3]
+    resumed = _job(tmp_path / "resumed.pt", "cosine", resumed_rates)  # a fresh process: new model and optimiser
+    summary = fit(resumed)
+    assert summary["resumed_from_epoch"] == 3
+    assert resumed_rates == _cosine(7)
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_constant_rate_and_unknown_schedule(tmp_path):
+    import pytest
+
+    from kdgat.errors import KdgatError
+    from kdgat.training import fit
+
+    rates = []
+    fit(_job(tmp_path / "constant.pt", "constant", rates, epochs=4))
+    assert rates == [0.01] * 4
+    rates = []
+    with pytest.raises(KdgatError, match="unknown train.lr_schedule 'linear'; use constant or cosine") as err:
+        fit(_job(tmp_path / "linear.pt", "linear", rates))
+    assert "\n" not in str(err.value) and rates == []  # one line, before any training
+
+
+def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, capsys):
+    """A checkpoint written before the scheduler's state was saved cannot give the rates: it is set aside."""
+    from kdgat.training import fit, load_tensors, save_tensors
+
+    checkpoint = tmp_path / "old.pt"
+    fit(_job(checkpoint, "cosine", [], epochs=3))
+    state = load_tensors(checkpoint)
+    del state["scheduler"]
+    save_tensors(checkpoint, state)
+    rates = []
+    assert fit(_job(checkpoint, "cosine", rates, epochs=3))["resumed_from_epoch"] == 0
+    assert rates == _cosine(3)
+    assert "ignoring unreadable checkpoint" in capsys.readouterr().err

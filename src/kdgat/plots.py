@@ -1,5 +1,5 @@
 """PNG figures for a stage's run directory (training curves, confusion matrix,
-fusion weights, ROC). Imported only by training code; never imports torch.
+fusion weights, ROC) and for `kdgat report`. Never imports torch; sklearn only within roc().
 
 Figures are built with matplotlib's object-oriented API on the non-interactive
 Agg canvas -- pyplot is never used, so no display is needed, the global
@@ -19,16 +19,18 @@ import numpy as np
 
 from kdgat.atomic import atomic_write
 
-__all__ = ["training_curves", "confusion_matrix", "alpha_histogram", "roc", "ALPHA_GRID"]
+__all__ = ["training_curves", "confusion_matrix", "alpha_histogram", "roc", "new_figure", "save_figure",
+           "ALPHA_GRID"]
 
-#: The fusion agent's 21 actions: alpha = 0, 0.05, ..., 1 (SPEC §5).
+#: The fusion agent's 21 actions: alpha = 0, 0.05, ..., 1, as ALPHAS in kdgat.models.fusion.
 ALPHA_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 _DPI = 110
 _CLASS_NAMES = ("normal", "attack")
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A figure on its own Agg canvas: drawn without a display, registered nowhere (so nothing leaks)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -37,7 +39,7 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
     """Write ``fig`` as PNG to ``path`` atomically, then release it."""
     try:
         with atomic_write(path, "wb") as f:
@@ -67,7 +69,7 @@ def training_curves(history: Mapping[str, Sequence[float]], path: str | os.PathL
     others = {k: v for k, v in series.items() if not _is_loss(k)}
     groups = [(g, lbl) for g, lbl in ((losses, "loss"), (others, "value")) if g] or [({}, "value")]
 
-    fig = _new_figure(5.5 * len(groups), 4.0)
+    fig = new_figure(5.5 * len(groups), 4.0)
     for i, (group, ylabel) in enumerate(groups):
         ax = fig.add_subplot(1, len(groups), i + 1)
         for name, v in group.items():
@@ -85,7 +87,7 @@ def training_curves(history: Mapping[str, Sequence[float]], path: str | os.PathL
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion_matrix(cm: Any, path: str | os.PathLike, title: str = "") -> None:
@@ -100,7 +102,7 @@ def confusion_matrix(cm: Any, path: str | os.PathLike, title: str = "") -> None:
     row = m.sum(axis=1, keepdims=True)
     share = np.divide(m, row, out=np.zeros_like(m), where=row > 0)
 
-    fig = _new_figure(4.6, 4.0)
+    fig = new_figure(4.6, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
@@ -114,7 +116,7 @@ def confusion_matrix(cm: Any, path: str | os.PathLike, title: str = "") -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def alpha_histogram(alphas: Any, path: str | os.PathLike, title: str = "") -> None:
@@ -129,7 +131,7 @@ def alpha_histogram(alphas: Any, path: str | os.PathLike, title: str = "") -> No
     idx = np.clip(np.rint(a * 20.0), 0, 20).astype(np.int64)
     counts = np.bincount(idx, minlength=21)
 
-    fig = _new_figure(7.0, 3.8)
+    fig = new_figure(7.0, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     ax.bar(ALPHA_GRID, counts, width=0.04, color="tab:blue", edgecolor="black", linewidth=0.4)
     ax.set_xticks(ALPHA_GRID[::2])
@@ -143,7 +145,7 @@ def alpha_histogram(alphas: Any, path: str | os.PathLike, title: str = "") -> No
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title or "fusion weights")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def roc(labels: Any, scores_by_model: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> None:
@@ -151,7 +153,7 @@ def roc(labels: Any, scores_by_model: Mapping[str, Any], path: str | os.PathLike
     ("n/a" when only one class is present), with the chance diagonal."""
     from kdgat.metrics import roc_auc, roc_curve
 
-    fig = _new_figure(5.0, 4.6)
+    fig = new_figure(5.0, 4.6)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="chance")
     for name, scores in scores_by_model.items():
@@ -167,4 +169,4 @@ def roc(labels: Any, scores_by_model: Mapping[str, Any], path: str | os.PathLike
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(title or "ROC")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -300,7 +300,7 @@ def _by_dataset(rows: list[Row]) -> dict[str, list[Row]]:
 
 def f1_figure(rows: list[Row], path: Path) -> None:
     """F1 per dataset and stage: one panel per dataset, a group of bars per stage, a bar per split."""
-    from kdgat.plots import _new_figure, _save
+    from kdgat.plots import new_figure as _new_figure, save_figure as _save
 
     datasets = _by_dataset(rows)
     widest = max(len({r.stage for r in rs}) * len(split_names(rs)) for rs in datasets.values())
@@ -317,7 +317,7 @@ def f1_figure(rows: list[Row], path: Path) -> None:
 
 def teacher_figure(pairs: list[tuple[Row, dict[str, Any]]], path: Path) -> None:
     """Teacher against student F1 on each split: one panel per dataset, a bar per model."""
-    from kdgat.plots import _new_figure, _save
+    from kdgat.plots import new_figure as _new_figure, save_figure as _save
 
     datasets = list(dict.fromkeys(r.dataset for r, _ in pairs))
     fig = _new_figure(10.0, 3.6 * len(datasets))

@@ -1,10 +1,10 @@
 """The epoch loop every neural stage shares: device, threads, early stopping, checkpoints.
 
 A checkpoint is written (atomically) at the end of every epoch and holds
-everything needed to carry on exactly: model and optimiser state, the best
-state so far, the history and the RNG state. A stage started again with the
-same fingerprint, such as a requeued SLURM job, resumes after the last
-finished epoch instead of starting over.
+everything needed to carry on exactly: model, optimiser and learning-rate
+scheduler state, the best state so far, the history and the RNG state. A
+stage started again with the same fingerprint, such as a requeued SLURM job,
+resumes after the last finished epoch instead of starting over.
 """
 
 from __future__ import annotations
@@ -85,9 +85,8 @@ class Fit:
     patience: int
     checkpoint: Path
     desc: str
-    # train.lr_schedule. "cosine": the learning rate falls from its initial value towards 0 over `epochs` (set
-    # at the start of each epoch, from the epoch number alone, so a resumed run gets the same rates);
-    # "constant": it stays.
+    # train.lr_schedule. "cosine": the learning rate falls from its initial value towards 0 over `epochs`
+    # (see `make_scheduler`); "constant": it stays.
     lr_schedule: str
     progress: bool = True
     slow_epoch_s: float = 0.0
@@ -102,7 +101,8 @@ def fit(job: Fit) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    state = _resume(job)
+    scheduler = make_scheduler(job)  # before _resume: building it resets the optimiser's rate
+    state = _resume(job, scheduler)
     start = state["epoch"] + 1 if state else 0
     best = state["best"] if state else None
     best_epoch = state["best_epoch"] if state else -1
@@ -121,13 +121,14 @@ def fit(job: Fit) -> dict[str, Any]:
         if stale >= job.patience:
             break
         t0 = time.perf_counter()
-        _set_lr(job, epoch)
         job.model.train()
         row = dict(job.train_epoch(epoch, batches))
         job.model.eval()
         with torch.no_grad():
             row.update(job.validate())
         row["seconds"] = time.perf_counter() - t0
+        if scheduler is not None:
+            scheduler.step()  # the rate of the next epoch, saved with this one
         for k, v in row.items():
             history.setdefault(k, []).append(float(v))
         score = row[job.monitor]
@@ -144,6 +145,7 @@ def fit(job: Fit) -> dict[str, Any]:
             "epoch": epoch, "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
             "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
             "history": history, "rng": torch.get_rng_state(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
         })
         if job.slow_epoch_s and epoch + 1 < job.epochs:
             time.sleep(job.slow_epoch_s)
@@ -153,22 +155,29 @@ def fit(job: Fit) -> dict[str, Any]:
             "best_" + job.monitor: best, "resumed_from_epoch": start, "history": history}
 
 
-def _set_lr(job: Fit, epoch: int) -> None:
+def make_scheduler(job: Fit) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of `job`, stepped once per epoch; None for a constant rate.
+
+    Cosine: lr * 0.5 * (1 + cos(pi * epoch / epochs)) in epoch 0, 1, ... LambdaLR gives that formula exactly;
+    CosineAnnealingLR computes each rate from the one before and drifts from it in the last digits.
+    """
     if job.lr_schedule == "constant":
-        return
+        return None
     if job.lr_schedule != "cosine":
         raise KdgatError(f"unknown train.lr_schedule {job.lr_schedule!r}; use constant or cosine")
-    for group in job.optimizer.param_groups:
-        base = group.setdefault("initial_lr", group["lr"])
-        group["lr"] = base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(job.epochs, 1)))
+    epochs = max(job.epochs, 1)
+    return torch.optim.lr_scheduler.LambdaLR(
+        job.optimizer, lambda epoch: 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)))
 
 
-def _resume(job: Fit) -> dict[str, Any] | None:
+def _resume(job: Fit, scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> dict[str, Any] | None:
     """The saved state of an interrupted run of this same stage, if a sound one exists."""
     if not job.checkpoint.is_file():
         return None
     try:
         state = load_tensors(job.checkpoint)
+        if scheduler is not None:  # first: a checkpoint without its state fails before anything is loaded
+            scheduler.load_state_dict(state["scheduler"])
         job.model.load_state_dict(state["model"])
         job.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from kdgat import artifacts
-from kdgat.metrics import calibrate, youden_threshold
+from kdgat.calibration import calibrate
+from kdgat.metrics import youden_threshold
 from kdgat.models import count_parameters
 from kdgat.models.profile import NormalProfile, normal_nodes
 from kdgat.models.vgae import GraphVGAE
@@ -59,7 +60,7 @@ def autoencoder(run: StageRun) -> dict[str, Any]:
 
 def anomaly_scores(run: StageRun, vgae_art, graphs) -> tuple[np.ndarray, Any]:
     """A trained VGAE's calibrated scores in [0, 1] (0.5 at its Youden threshold) for `graphs`."""
-    from kdgat.metrics import Calibration
+    from kdgat.calibration import Calibration
     from kdgat.stages.common import load_model
 
     model, saved = load_model(vgae_art, GraphVGAE, run.device)
