@@ -65,7 +65,8 @@ def run_side(side: str, path: Path, window: int, repeat: int) -> dict:
     import torch_geometric.data  # noqa: F401
 
     from kdgat.data.formats import read_frames
-    from kdgat.data.graphs import Vocabulary, build_graphs
+    from kdgat.data.vocabulary import Vocabulary
+    from kdgat.data.windows import build_graphs
 
     base = vm_hwm_mib()
     times, extra, peak = [], {}, None

@@ -18,7 +18,9 @@ from kdgat.atomic import atomic_write, locked, write_text_atomic
 from kdgat.data.dataset import prepare
 from kdgat.data.identity import cache_key
 from kdgat.data.formats import read_frames, write_frames
-from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs, count_windows
+from kdgat.data.graphset import GraphSet
+from kdgat.data.vocabulary import Vocabulary
+from kdgat.data.windows import build_graphs, count_windows
 from kdgat.errors import KdgatError
 
 WINDOW = 70  # not a divisor of the files' lengths, so windows spanning files would show

@@ -22,7 +22,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_data_info(args: argparse.Namespace) -> int:
     """Per file: format, frames, injected frames and unparseable rows; then totals and windows."""
     from kdgat.data.formats import read_frames
-    from kdgat.data.graphs import count_windows
+    from kdgat.data.windows import count_windows
     from kdgat.data.layout import discover
 
     layout = discover(Path(args.dir))
