@@ -46,7 +46,7 @@ def make_file(frames: int, out: Path, seed: int = 0) -> Path:
     import numpy as np
 
     from kdgat.data.formats import write_frames
-    from kdgat.data.synth import ATTACKS, generate_frames
+    from kdgat.data.synth.traffic import ATTACKS, generate_frames
 
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()

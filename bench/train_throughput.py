@@ -15,7 +15,7 @@ BARE is the textbook PyTorch Geometric loop: a Python list with one
 same model (a copy of the same initial weights), optimizer, step, batch size
 and graphs.
 
-The graphs come from kdgat.data.synth.generate_frames (attack-free traffic
+The graphs come from kdgat.data.synth.traffic.generate_frames (attack-free traffic
 plus traffic with every attack) and kdgat.data.windows.build_graphs. Each
 measurement is one untimed warm-up epoch, then ``--epochs`` timed epochs;
 OURS and BARE alternate ``--repeat`` times and the best rate of each is
@@ -40,7 +40,8 @@ def make_graphs(frames: int, seed: int):
     from kdgat.data.graphset import GraphSet
     from kdgat.data.vocabulary import Vocabulary
     from kdgat.data.windows import build_graphs
-    from kdgat.data.synth import ATTACKS, generate_frames, make_profile
+    from kdgat.data.synth.traffic import ATTACKS, generate_frames
+    from kdgat.data.synth.vehicle import make_profile
 
     rng = np.random.default_rng(seed)
     profile = make_profile(rng)
