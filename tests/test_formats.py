@@ -304,24 +304,25 @@ def test_unknown_format_argument(tmp_path):
 # ---- the launcher's look at a file's first lines -------------------------------------------
 
 
+BAD_LOG_LINE = "Timestamp: x        ID: 0350    000    DLC: 0"
+
+
 @pytest.mark.parametrize(
-    "fmt,text,shown",
+    "fmt,bad,good",
     [
-        ("can_train_and_test", CTT_HEADER + "1.0,XYZ,00,0\n", "1.0,XYZ,00,0"),
-        ("hcrl_csv", "1.0,0316,8,05,R\n" * 3, "1.0,0316,8,05,R"),
-        ("hcrl_log", "Timestamp: x        ID: 0350    000    DLC: 0\n", "Timestamp: x        ID: 0350    000    DLC: 0"),
+        ("can_train_and_test", "1.0,XYZ,00,0", "2.0,0C1,00,1"),
+        ("hcrl_csv", "1.0,0316,8,05,R", "1.0,0316,1,05,R"),
+        ("hcrl_log", BAD_LOG_LINE, "Timestamp: 1.5  ID: 0350  000  DLC: 1  05"),
     ],
 )
-def test_head_problem_names_the_format_the_first_row_and_a_good_row(tmp_path, fmt, text, shown):
-    path = write(tmp_path, f"{fmt}.dat", text)
+def test_head_problem_names_the_format_the_first_row_and_a_good_row(tmp_path, fmt, bad, good):
+    header = CTT_HEADER if fmt == "can_train_and_test" else ""
+    path = write(tmp_path, f"{fmt}.dat", header + f"{bad}\n" * 3)
     problem = head_problem(path)
     assert problem.startswith(f"{path}: no usable CAN frame in its first")
-    assert f"({fmt}; first row {shown!r});" in problem
+    assert f"({fmt}; first row {bad!r});" in problem
     assert problem.endswith(f"a {fmt} row is like {REGISTRY[fmt].EXAMPLE!r}")
-    good = {"can_train_and_test": CTT_HEADER + "1.0,XYZ,00,0\n2.0,0C1,00,1\n",
-            "hcrl_csv": "1.0,0316,8,05,R\n1.0,0316,1,05,R\n",
-            "hcrl_log": "Timestamp: x        ID: 0350    000    DLC: 0\nTimestamp: 1.5  ID: 0350  000  DLC: 1  05\n"}[fmt]
-    assert head_problem(write(tmp_path, f"good_{fmt}.dat", good)) is None
+    assert head_problem(write(tmp_path, f"good_{fmt}.dat", header + f"{bad}\n{good}\n")) is None
 
 
 def test_head_problem_of_unknown_empty_and_missing_files(tmp_path):

@@ -11,8 +11,8 @@ A format module holds everything about one format:
 
 Sniffing runs in the launcher for every file of a dataset before anything is
 submitted, so the format modules import only the standard library at their
-top; numpy, pandas and Arrow are imported inside ``read`` and ``write``. To
-add a format, write its module and add it to ``REGISTRY``.
+top; numpy, pandas and Arrow are imported inside the functions that read and
+write. To add a format, write its module and add it to ``REGISTRY``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ import functools
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from kdgat.data.formats import can_train_and_test, hcrl_csv, hcrl_log
 from kdgat.data.formats.fields import shorten
 from kdgat.errors import KdgatError
+
+if TYPE_CHECKING:  # kdgat.data.frames imports numpy, which sniffing must not
+    from kdgat.data.frames import Frames, ReadReport
 
 # The one table of CAN file formats. On a tie, detection prefers the earlier one.
 REGISTRY: dict[str, ModuleType] = {
@@ -38,12 +42,16 @@ SNIFF_LINES = 10
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Tell a file's format from its first non-empty lines, never from its name."""
+    """Tell a file's format from its first non-empty lines, never from its name.
+
+    A handful of lines is enough (the formats look nothing alike); a stray bad
+    line among them must not hide the format, so the majority decides.
+    """
     path = _existing_file(path)
     return _format_of(path, _first_lines(path))
 
 
-def read_frames(path: str | os.PathLike, fmt: str | None = None):
+def read_frames(path: str | os.PathLike, fmt: str | None = None) -> tuple[Frames, ReadReport]:
     """Read one CAN file into Frames (in file order) and a ReadReport of the rows it could not use.
 
     ``fmt=None`` detects the format from the file's first lines.
@@ -58,7 +66,7 @@ def read_frames(path: str | os.PathLike, fmt: str | None = None):
     return frames_and_report(path, fmt, REGISTRY[fmt].read(path))
 
 
-def write_frames(path: str | os.PathLike, frames, fmt: str) -> None:
+def write_frames(path: str | os.PathLike, frames: Frames, fmt: str) -> None:
     """Write frames in one format, atomically (kdgat.atomic: a temporary file, then a rename)."""
     if fmt not in REGISTRY:
         raise ValueError(f"unknown CAN file format {fmt!r}; known: {', '.join(REGISTRY)}")
@@ -99,7 +107,7 @@ def _format_of(path: Path, lines: list[str]) -> str:
         raise KdgatError(f"{path}: the file is empty, so its CAN format is unknown (known formats: {_known()})")
     shares = {name: fmt.sniff(lines) for name, fmt in REGISTRY.items()}
     best = max(shares, key=shares.get)
-    if shares[best] > 0 and shares[best] >= 0.5:
+    if shares[best] >= 0.5:
         return best
     raise KdgatError(
         f"{path}: unknown CAN file format (first line {shorten(lines[0])!r}); known formats: {_known()}"

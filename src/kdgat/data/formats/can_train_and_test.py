@@ -7,7 +7,7 @@ name the columns in any order and add others.
 A clean file goes through pandas' C parser and ``binascii`` (the benchmarked
 path); a file with any bad row is read again line by line
 (kdgat.data.formats.lines), which names each bad row's line. numpy, pandas
-and Arrow are imported inside ``read`` and ``write`` only: sniffing stays light.
+and Arrow are imported inside the reading and writing functions only: sniffing stays light.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A row is like ``1478198376.389636,0350,2,05,20,T``: as many data fields as
 the DLC says, and the flag ``R`` (normal) or ``T`` (injected) last. Read line
-by line (kdgat.data.formats.lines); numpy and Arrow are imported inside
-``read`` and ``write`` only, so sniffing stays light.
+by line (kdgat.data.formats.lines); numpy and Arrow are imported inside the
+reading and writing functions only, so sniffing stays light.
 """
 
 from __future__ import annotations

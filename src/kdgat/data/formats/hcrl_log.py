@@ -3,8 +3,8 @@
 A line is like ``Timestamp: 1479121434.850202        ID: 0350    000    DLC: 8    05 28 84 66 6d 00 00 a2``:
 whitespace-separated words at fixed places, then DLC bytes. It has no label
 column, so it holds attack-free traffic only. Read line by line
-(kdgat.data.formats.lines); numpy and Arrow are imported inside ``read`` and
-``write`` only, so sniffing stays light.
+(kdgat.data.formats.lines); numpy and Arrow are imported inside the reading and
+writing functions only, so sniffing stays light.
 """
 
 from __future__ import annotations
