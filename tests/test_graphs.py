@@ -1,4 +1,4 @@
-"""Frames to graphs (SPEC §4): a window worked out by hand, windowing, vocabulary, split, PyG."""
+"""Frames to graphs: a window worked out by hand, windowing, vocabulary, graph sets, PyG batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from kdgat.data.frames import Frames
-from kdgat.data.dataset import make_split
 from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES, TIME_SCALE
 from kdgat.data.graphset import GraphSet
 from kdgat.data.vocabulary import Vocabulary
@@ -250,25 +249,6 @@ def test_graphset_save_load_subset_concat(tmp_path):
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(Exception):
         GraphSet.load(tmp_path / "cut.npz")
-
-
-# --------------------------------------------------------------------------- split
-
-
-def test_split_is_seeded_disjoint_and_stratified():
-    labels = np.r_[np.zeros(900, int), np.ones(100, int)]
-    tr, va = make_split(1000, 0.2, seed=0, labels=labels)
-    tr2, va2 = make_split(1000, 0.2, seed=0, labels=labels)
-    np.testing.assert_array_equal(tr, tr2)
-    np.testing.assert_array_equal(va, va2)
-    _, va3 = make_split(1000, 0.2, seed=1, labels=labels)
-    assert not np.array_equal(va, va3)
-    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 1000
-    assert labels[va].sum() == 20 and len(va) == 200  # each class gives 20% to validation
-    tr4, va4 = make_split(10, 0.3, seed=5)
-    assert len(va4) == 3 and sorted(np.r_[tr4, va4].tolist()) == list(range(10))
-    with pytest.raises(KdgatError):
-        make_split(10, 1.0, seed=0)
 
 
 # --------------------------------------------------------------------------- PyG

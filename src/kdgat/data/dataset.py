@@ -1,7 +1,7 @@
 """The prepared dataset: graphs for train, validation and each test scenario, cached.
 
 Every stage calls ``prepare`` and gets the same vocabulary, the same split and
-the same graphs (SPEC §4): the first call reads the raw files, builds
+the same graphs: the first call reads the raw files, builds
 everything and stores it under ``cache_dir/<key>/``; later calls load it. The
 key hashes the raw files' identity (relative path, size, mtime_ns) and the
 preprocessing settings, so a changed file or setting gets a fresh directory.

@@ -1,4 +1,4 @@
-"""The folder layout of a dataset (SPEC §3).
+"""The folder layout of a dataset.
 
 A dataset folder holds ``train_*/`` folders (``train_01_attack_free/``,
 ``train_02_with_attacks/``) and ``test_<N>_<scenario>/`` folders

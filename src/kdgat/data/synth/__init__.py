@@ -1,4 +1,4 @@
-"""Synthetic dataset folders shaped like the real datasets (SPEC §3).
+"""Synthetic dataset folders shaped like the real datasets.
 
 The real datasets cannot be downloaded here, so tests, benchmarks and the
 default ``dataset=synthetic`` run on folders made by ``generate``: the
