@@ -46,7 +46,7 @@ def make_file(frames: int, out: Path, seed: int = 0) -> Path:
     import numpy as np
 
     from kdgat.data.formats import write_frames
-    from kdgat.data.synth import ATTACKS, generate_frames
+    from kdgat.data.synth.traffic import ATTACKS, generate_frames
 
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -65,7 +65,8 @@ def run_side(side: str, path: Path, window: int, repeat: int) -> dict:
     import torch_geometric.data  # noqa: F401
 
     from kdgat.data.formats import read_frames
-    from kdgat.data.graphs import Vocabulary, build_graphs
+    from kdgat.data.vocabulary import Vocabulary
+    from kdgat.data.windows import build_graphs
 
     base = vm_hwm_mib()
     times, extra, peak = [], {}, None

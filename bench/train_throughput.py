@@ -15,8 +15,8 @@ BARE is the textbook PyTorch Geometric loop: a Python list with one
 same model (a copy of the same initial weights), optimizer, step, batch size
 and graphs.
 
-The graphs come from kdgat.data.synth.generate_frames (attack-free traffic
-plus traffic with every attack) and kdgat.data.graphs.build_graphs. Each
+The graphs come from kdgat.data.synth.traffic.generate_frames (attack-free traffic
+plus traffic with every attack) and kdgat.data.windows.build_graphs. Each
 measurement is one untimed warm-up epoch, then ``--epochs`` timed epochs;
 OURS and BARE alternate ``--repeat`` times and the best rate of each is
 reported. Goal: OURS >= 0.9 x BARE.
@@ -37,8 +37,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def make_graphs(frames: int, seed: int):
-    from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs
-    from kdgat.data.synth import ATTACKS, generate_frames, make_profile
+    from kdgat.data.graphset import GraphSet
+    from kdgat.data.vocabulary import Vocabulary
+    from kdgat.data.windows import build_graphs
+    from kdgat.data.synth.traffic import ATTACKS, generate_frames
+    from kdgat.data.synth.vehicle import make_profile
 
     rng = np.random.default_rng(seed)
     profile = make_profile(rng)
@@ -68,7 +71,7 @@ def models(num_ids: int, graphs):
     import torch.nn.functional as F
     from omegaconf import OmegaConf
 
-    from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES
+    from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES
     from kdgat.models.gat import GATClassifier
     from kdgat.models.profile import NormalProfile, normal_nodes
     from kdgat.models.vgae import GraphVGAE

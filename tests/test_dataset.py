@@ -15,10 +15,12 @@ import pytest
 
 import kdgat.data.dataset as dataset_mod
 from kdgat.atomic import atomic_write, locked, write_text_atomic
-from kdgat.data.dataset import prepare
+from kdgat.data.dataset import make_split, prepare
 from kdgat.data.identity import cache_key
 from kdgat.data.formats import read_frames, write_frames
-from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs, count_windows
+from kdgat.data.graphset import GraphSet
+from kdgat.data.vocabulary import Vocabulary
+from kdgat.data.windows import build_graphs, count_windows
 from kdgat.errors import KdgatError
 
 WINDOW = 70  # not a divisor of the files' lengths, so windows spanning files would show
@@ -258,3 +260,22 @@ def test_lock_times_out_with_a_clear_error(tmp_path):
                 pass
     with locked(target, timeout=1):
         pass
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_split_is_seeded_disjoint_and_stratified():
+    labels = np.r_[np.zeros(900, int), np.ones(100, int)]
+    tr, va = make_split(1000, 0.2, seed=0, labels=labels)
+    tr2, va2 = make_split(1000, 0.2, seed=0, labels=labels)
+    np.testing.assert_array_equal(tr, tr2)
+    np.testing.assert_array_equal(va, va2)
+    _, va3 = make_split(1000, 0.2, seed=1, labels=labels)
+    assert not np.array_equal(va, va3)
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 1000
+    assert labels[va].sum() == 20 and len(va) == 200  # each class gives 20% to validation
+    tr4, va4 = make_split(10, 0.3, seed=5)
+    assert len(va4) == 3 and sorted(np.r_[tr4, va4].tolist()) == list(range(10))
+    with pytest.raises(KdgatError):
+        make_split(10, 1.0, seed=0)

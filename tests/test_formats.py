@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdgat.data import formats
-from kdgat.data.formats import FORMATS, detect_format, read_frames, write_frames
+from kdgat.data.formats import FORMATS, REGISTRY, detect_format, head_problem, lines, read_frames, write_frames
 from kdgat.data.frames import Frames
 from kdgat.errors import KdgatError
 
@@ -98,7 +97,7 @@ def test_ctt_bad_rows_are_counted_with_line_numbers(tmp_path):
 
 
 def test_ctt_bad_row_line_numbers_across_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(formats, "_CHUNK_LINES", 3)
+    monkeypatch.setattr(lines, "CHUNK_LINES", 3)
     rows = [f"{i}.5,{i:03X},{i:02X},0\n" for i in range(1, 11)]
     rows[6] = "7.5,0G7,07,0\n"  # line 8
     path = write(tmp_path, "c.csv", "\n" + CTT_HEADER + "".join(rows))
@@ -123,11 +122,11 @@ def test_ctt_bom_and_crlf(tmp_path):
 
 def test_ctt_fast_and_line_by_line_paths_agree(tmp_path, monkeypatch):
     good = "".join(f"{1000 + i}.25,{(i * 37) % 0x800:03X},{'AB' * (i % 9)},{i % 2}\n" for i in range(50))
-    line_by_line = formats._read_by_lines
+    line_by_line = lines.read_by_lines
     with monkeypatch.context() as m:  # a clean file must not need the slow path
-        m.setattr(formats, "_read_by_lines", None)
+        m.setattr(lines, "read_by_lines", None)
         clean, _ = read_frames(write(tmp_path, "clean.csv", CTT_HEADER + good))
-    assert formats._read_by_lines is line_by_line
+    assert lines.read_by_lines is line_by_line
     dirty, report = read_frames(write(tmp_path, "dirty.csv", CTT_HEADER + good + "x,y\n"))
     assert report.bad_rows == 1 and report.bad_examples == [(52, "expected 4 comma-separated fields, got 2")]
     for name in ("timestamp", "can_id", "dlc", "payload", "label"):
@@ -300,6 +299,91 @@ def test_unknown_format_argument(tmp_path):
     path = write(tmp_path, "a.csv", CTT_HEADER + "1.0,0C1,00,0\n")
     with pytest.raises(KdgatError, match="'parquet'.*can_train_and_test"):
         read_frames(path, "parquet")
+
+
+# ---- the launcher's look at a file's first lines -------------------------------------------
+
+
+BAD_LOG_LINE = "Timestamp: x        ID: 0350    000    DLC: 0"
+
+
+@pytest.mark.parametrize(
+    "fmt,bad,good",
+    [
+        ("can_train_and_test", "1.0,XYZ,00,0", "2.0,0C1,00,1"),
+        ("hcrl_csv", "1.0,0316,8,05,R", "1.0,0316,1,05,R"),
+        ("hcrl_log", BAD_LOG_LINE, "Timestamp: 1.5  ID: 0350  000  DLC: 1  05"),
+    ],
+)
+def test_head_problem_names_the_format_the_first_row_and_a_good_row(tmp_path, fmt, bad, good):
+    header = CTT_HEADER if fmt == "can_train_and_test" else ""
+    path = write(tmp_path, f"{fmt}.dat", header + f"{bad}\n" * 3)
+    problem = head_problem(path)
+    assert problem.startswith(f"{path}: no usable CAN frame in its first")
+    assert f"({fmt}; first row {bad!r});" in problem
+    assert problem.endswith(f"a {fmt} row is like {REGISTRY[fmt].EXAMPLE!r}")
+    assert head_problem(write(tmp_path, f"good_{fmt}.dat", header + f"{bad}\n{good}\n")) is None
+
+
+def test_head_problem_of_unknown_empty_and_missing_files(tmp_path):
+    assert "unknown CAN file format" in head_problem(write(tmp_path, "m.csv", "a;b;c\n"))
+    assert "empty" in head_problem(write(tmp_path, "e.csv", "\n"))
+    assert "nowhere.csv: cannot be read" in head_problem(tmp_path / "nowhere.csv")
+
+
+def test_head_problem_reads_the_first_lines_once(tmp_path, monkeypatch):
+    import kdgat.data.formats as formats
+
+    calls = []
+    real = formats._first_lines
+    monkeypatch.setattr(formats, "_first_lines", lambda path: calls.append(path) or real(path))
+    assert head_problem(write(tmp_path, "a.csv", CTT_HEADER + "1.0,0C1,00,0\n")) is None
+    assert len(calls) == 1
+
+
+def test_sniffing_imports_no_numpy_pandas_or_arrow(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "a.csv", CTT_HEADER + "1.0,0C1,00,0\n")
+    code = (
+        "import sys; from kdgat.data.formats import detect_format, head_problem; "
+        f"assert detect_format({str(path)!r}) == 'can_train_and_test'; assert head_problem({str(path)!r}) is None; "
+        "heavy = [m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules]; "
+        "sys.exit(f'imported {heavy}' if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_new_format_is_one_module_in_the_registry(tmp_path, monkeypatch):
+    """'t;id' lines: the module below and one REGISTRY entry make it detected, read, written and checked."""
+    import types
+
+    def read(path):
+        rows = lines.Rows()
+        t, ids = zip(*(line.split(";") for line in path.read_text().split()))
+        rows.parts.append(lines.make_frames(len(t), timestamp=[float(v) for v in t], can_id=[int(v, 16) for v in ids]))
+        return rows
+
+    semicolon = types.ModuleType("semicolon")
+    semicolon.NAME, semicolon.HELP, semicolon.EXAMPLE = "semicolon", "lines 't;id'", "1.5;0C1"
+    semicolon.sniff = lambda head: sum(line.count(";") == 1 for line in head) / len(head)
+    semicolon.head_rows = lambda head: (head, any(";" in line for line in head))
+    semicolon.read = read
+    semicolon.write = lambda f: "".join(f"{t:.6f};{c:X}\n" for t, c in zip(f.timestamp, f.can_id)).encode()
+    monkeypatch.setitem(REGISTRY, "semicolon", semicolon)
+
+    frames = sample_frames()
+    frames.label[:] = 0
+    write_frames(tmp_path / "a.txt", frames, "semicolon")
+    assert (tmp_path / "a.txt").read_text().startswith("1672531200.001234;C1\n")
+    assert detect_format(tmp_path / "a.txt") == "semicolon"
+    back, report = read_frames(tmp_path / "a.txt")
+    assert report.format == "semicolon" and back.can_id.tolist() == frames.can_id.tolist()
+    assert head_problem(tmp_path / "a.txt") is None
+    with pytest.raises(KdgatError, match="semicolon \\(lines 't;id'\\)"):
+        detect_format(write(tmp_path, "b.txt", "nothing known\n"))
 
 
 # ---- writing -------------------------------------------------------------------------

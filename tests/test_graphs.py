@@ -1,4 +1,4 @@
-"""Frames to graphs (SPEC §4): a window worked out by hand, windowing, vocabulary, split, PyG."""
+"""Frames to graphs: a window worked out by hand, windowing, vocabulary, graph sets, PyG batches."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 
 from kdgat.data.frames import Frames
-from kdgat.data.graphs import (
-    EDGE_FEATURES,
-    NODE_FEATURES,
-    GraphSet,
-    TIME_SCALE,
-    Vocabulary,
-    build_graphs,
-    count_windows,
-    make_split,
-)
+from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES, TIME_SCALE
+from kdgat.data.graphset import GraphSet
+from kdgat.data.vocabulary import Vocabulary
+from kdgat.data.windows import build_graphs, count_windows
 from kdgat.errors import KdgatError
 
 
@@ -200,12 +194,12 @@ def test_count_windows_and_bad_settings():
 
 def test_large_blocks_are_joined_correctly(monkeypatch):
     """Windows are built a block at a time; block edges must not show."""
-    import kdgat.data.graphs as graphs_mod
+    import kdgat.data.windows as windows_mod
 
     frames = random_frames(3000, seed=7)
     vocab = Vocabulary(frames.can_id)
     whole = build_graphs(frames, vocab, 20, 20)
-    monkeypatch.setattr(graphs_mod, "CHUNK_SLOTS", 70)  # 3 windows per block, with a short last one
+    monkeypatch.setattr(windows_mod, "CHUNK_SLOTS", 70)  # 3 windows per block, with a short last one
     blocked = build_graphs(frames, vocab, 20, 20)
     for f in ("node_id", "can_id", "x", "edge_index", "edge_attr", "y", "node_ptr", "edge_ptr"):
         np.testing.assert_array_equal(getattr(whole, f), getattr(blocked, f), err_msg=f)
@@ -257,25 +251,6 @@ def test_graphset_save_load_subset_concat(tmp_path):
         GraphSet.load(tmp_path / "cut.npz")
 
 
-# --------------------------------------------------------------------------- split
-
-
-def test_split_is_seeded_disjoint_and_stratified():
-    labels = np.r_[np.zeros(900, int), np.ones(100, int)]
-    tr, va = make_split(1000, 0.2, seed=0, labels=labels)
-    tr2, va2 = make_split(1000, 0.2, seed=0, labels=labels)
-    np.testing.assert_array_equal(tr, tr2)
-    np.testing.assert_array_equal(va, va2)
-    _, va3 = make_split(1000, 0.2, seed=1, labels=labels)
-    assert not np.array_equal(va, va3)
-    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 1000
-    assert labels[va].sum() == 20 and len(va) == 200  # each class gives 20% to validation
-    tr4, va4 = make_split(10, 0.3, seed=5)
-    assert len(va4) == 3 and sorted(np.r_[tr4, va4].tolist()) == list(range(10))
-    with pytest.raises(KdgatError):
-        make_split(10, 1.0, seed=0)
-
-
 # --------------------------------------------------------------------------- PyG
 
 
@@ -299,11 +274,15 @@ def test_pyg_views_and_batches_agree():
     idx = [5, 0, 11, 5]
     ref = Batch.from_data_list([ds[i] for i in idx])
     ours = ds.collate(idx)
-    assert ours.num_graphs == 4
-    for k in ("x", "node_id", "edge_index", "edge_attr", "y", "batch", "ptr"):
-        assert torch.equal(ref[k], ours[k]), k
-    for a, b in zip(ref.to_data_list(), ours.to_data_list()):
-        assert torch.equal(a.edge_index, b.edge_index)
+    assert isinstance(ours, Batch) and ours.num_graphs == len(ours) == 4
+    assert sorted(ours.keys()) == sorted(ref.keys())
+    for k in ref.keys():
+        assert ours[k].dtype == ref[k].dtype and torch.equal(ref[k], ours[k]), k
+    for j, i in enumerate(idx):  # the batch splits back into the graphs it was made of
+        nodes = slice(int(ours.ptr[j]), int(ours.ptr[j + 1]))
+        own = ours.batch[ours.edge_index[0]] == j
+        assert torch.equal(ours.x[nodes], ds[i].x) and torch.equal(ours.edge_attr[own], ds[i].edge_attr)
+        assert torch.equal(ours.edge_index[:, own] - ours.ptr[j], ds[i].edge_index)
 
     seen = sum(b.num_graphs for b in DataLoader(ds, batch_size=16, shuffle=True))
     assert seen == len(gs)
@@ -314,7 +293,8 @@ def test_pyg_views_and_batches_agree():
 
 def test_data_modules_do_not_import_torch():
     code = (
-        "import sys, kdgat.atomic, kdgat.data.graphs, kdgat.data.dataset; "
+        "import sys, kdgat.atomic, kdgat.data.features, kdgat.data.vocabulary, kdgat.data.graphset, "
+        "kdgat.data.windows, kdgat.data.batching, kdgat.data.dataset; "
         "bad = [m for m in ('torch', 'torch_geometric') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )

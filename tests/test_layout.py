@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdgat.data.layout import DatasetLayout, discover
+from kdgat.data.layout import DatasetLayout, dataset_problem, discover
 from kdgat.errors import KdgatError
 
 
@@ -80,3 +80,15 @@ def test_two_folders_for_one_scenario(tmp_path):
     make(tmp_path, {"train_01_attack_free": ["a.csv"], "test_01_dos": ["a.csv"], "test_02_dos": ["b.csv"]})
     with pytest.raises(KdgatError, match="'dos'"):
         discover(tmp_path)
+
+
+def test_dataset_problem_is_the_layout_or_the_first_file_without_a_usable_frame(tmp_path):
+    assert "does not exist" in dataset_problem(tmp_path / "nowhere")
+    make(tmp_path, {"train_01_attack_free": ["a.csv"], "test_01_dos": ["d.csv"]})
+    header = "timestamp,arbitration_id,data_field,attack\n"
+    (tmp_path / "train_01_attack_free" / "a.csv").write_text(header + "1.0,0C1,00,0\n")
+    (tmp_path / "test_01_dos" / "d.csv").write_text(header + "1.0,XYZ,00,1\n")
+    problem = dataset_problem(tmp_path)
+    assert problem.startswith(f"{tmp_path / 'test_01_dos' / 'd.csv'}: no usable CAN frame")
+    (tmp_path / "test_01_dos" / "d.csv").write_text(header + "1.25,0C1,00,1\n")  # another size: not cached
+    assert dataset_problem(tmp_path) is None

@@ -29,7 +29,7 @@ from kdgat.stages.registry import scale_gat as gat_sizes  # noqa: E402
 # The sizes of conf/config.yaml, the one place they are set.
 SIZES = OmegaConf.load(CONF_DIR / "config.yaml").models
 
-F_IN = 11  # len(kdgat.data.graphs.NODE_FEATURES)
+F_IN = 11  # len(kdgat.data.features.NODE_FEATURES)
 
 
 def random_graph(gen: torch.Generator, n: int, num_ids: int, e: int | None = None, y: int = 0) -> Data:

@@ -11,11 +11,17 @@ import pytest
 
 from kdgat.data import synth
 from kdgat.data.frames import Frames
+from kdgat.data.synth.traffic import (
+    ATTACKS, DOS_ID, DOS_INTERVAL_S, FUZZY_INTERVAL_S, MAX_CAN_ID, SPOOF_INTERVAL_S, Traffic, generate_frames,
+    generate_traffic,
+)
+from kdgat.data.synth.vehicle import N_IDS, NORMAL_RATE_HZ, SPOOF_TARGETS, make_profile
+from kdgat.data.synth_record import RECORD
 from kdgat.errors import KdgatError
 
 
-def traffic(n: int, attack, seed: int = 0, **kw) -> synth.Traffic:
-    return synth.generate_traffic(n, attack, np.random.default_rng(seed), **kw)
+def traffic(n: int, attack, seed: int = 0, **kw) -> Traffic:
+    return generate_traffic(n, attack, np.random.default_rng(seed), **kw)
 
 
 def frames_equal(a: Frames, b: Frames) -> bool:
@@ -34,19 +40,19 @@ def injected_gaps(f: Frames) -> np.ndarray:
 
 
 def test_same_seed_same_frames_other_seed_other_frames():
-    a = synth.generate_frames(20_000, list(synth.ATTACKS), np.random.default_rng(3))
-    b = synth.generate_frames(20_000, list(synth.ATTACKS), np.random.default_rng(3))
-    c = synth.generate_frames(20_000, list(synth.ATTACKS), np.random.default_rng(4))
+    a = generate_frames(20_000, list(ATTACKS), np.random.default_rng(3))
+    b = generate_frames(20_000, list(ATTACKS), np.random.default_rng(3))
+    c = generate_frames(20_000, list(ATTACKS), np.random.default_rng(4))
     assert frames_equal(a, b)
     assert not (len(a) == len(c) and frames_equal(a, c))
 
 
-@pytest.mark.parametrize("attack", [None, *synth.ATTACKS, list(synth.ATTACKS)])
+@pytest.mark.parametrize("attack", [None, *ATTACKS, list(ATTACKS)])
 def test_sorted_about_n_frames_and_well_formed(attack):
-    f = synth.generate_frames(30_000, attack, np.random.default_rng(1))
+    f = generate_frames(30_000, attack, np.random.default_rng(1))
     assert np.all(np.diff(f.timestamp) >= 0)
     assert abs(len(f) - 30_000) < 0.05 * 30_000
-    assert f.can_id.min() >= 0 and f.can_id.max() <= synth.MAX_CAN_ID
+    assert f.can_id.min() >= 0 and f.can_id.max() <= MAX_CAN_ID
     assert f.dlc.max() <= 8
     past_dlc = np.arange(8)[None, :] >= f.dlc[:, None]
     assert not f.payload[past_dlc].any(), "bytes past the DLC must be zero"
@@ -55,15 +61,15 @@ def test_sorted_about_n_frames_and_well_formed(attack):
 
 def test_unknown_attack_is_an_error_listing_valid_ones():
     with pytest.raises(KdgatError, match="masquerade"):
-        synth.generate_frames(1000, "replay", np.random.default_rng(0))
+        generate_frames(1000, "replay", np.random.default_rng(0))
 
 
 def test_normal_traffic_is_periodic_per_id_at_a_car_like_rate():
     t = traffic(40_000, None, seed=5)
     f, profile = t.frames, t.profile
-    assert synth.N_IDS[0] <= len(profile.ids) <= synth.N_IDS[1]
+    assert N_IDS[0] <= len(profile.ids) <= N_IDS[1]
     rate = len(f) / (f.timestamp[-1] - f.timestamp[0])
-    assert synth.NORMAL_RATE_HZ[0] * 0.95 <= rate <= synth.NORMAL_RATE_HZ[1] * 1.05
+    assert NORMAL_RATE_HZ[0] * 0.95 <= rate <= NORMAL_RATE_HZ[1] * 1.05
     assert set(np.unique(f.can_id)) == {s.can_id for s in profile.ids}
     assert np.mean([s.dlc == 8 for s in profile.ids]) > 0.5
     for s in profile.ids:
@@ -82,7 +88,7 @@ def test_normal_traffic_is_periodic_per_id_at_a_car_like_rate():
 def test_dos_floods_id_zero_with_zero_payload_every_0_3_ms():
     f = traffic(30_000, "dos").frames
     inj = f.label == 1
-    assert synth.DOS_ID == 0 and synth.DOS_INTERVAL_S == pytest.approx(0.3e-3)
+    assert DOS_ID == 0 and DOS_INTERVAL_S == pytest.approx(0.3e-3)
     assert np.all(f.can_id[inj] == 0) and not f.payload[inj].any() and np.all(f.dlc[inj] == 8)
     assert not np.any(f.can_id[~inj] == 0), "no legitimate frame uses the DoS id"
     assert np.median(injected_gaps(f)) == pytest.approx(0.3e-3, rel=0.05)
@@ -91,9 +97,9 @@ def test_dos_floods_id_zero_with_zero_payload_every_0_3_ms():
 def test_fuzzy_injects_random_ids_and_payloads_every_0_5_ms():
     f = traffic(30_000, "fuzzy").frames
     inj = f.label == 1
-    assert synth.FUZZY_INTERVAL_S == pytest.approx(0.5e-3)
+    assert FUZZY_INTERVAL_S == pytest.approx(0.5e-3)
     ids = f.can_id[inj]
-    assert len(np.unique(ids)) > 0.3 * min(inj.sum(), synth.MAX_CAN_ID + 1)
+    assert len(np.unique(ids)) > 0.3 * min(inj.sum(), MAX_CAN_ID + 1)
     assert ids.min() < 0x100 and ids.max() > 0x700
     assert len(np.unique(f.payload[inj], axis=0)) == inj.sum()
     assert np.median(injected_gaps(f)) == pytest.approx(0.5e-3, rel=0.05)
@@ -103,10 +109,10 @@ def test_spoofing_repeats_one_legitimate_id_with_a_fixed_payload_every_1_ms():
     t = traffic(30_000, "spoofing")
     f = t.frames
     inj = f.label == 1
-    assert synth.SPOOF_INTERVAL_S == pytest.approx(1e-3)
+    assert SPOOF_INTERVAL_S == pytest.approx(1e-3)
     ids = np.unique(f.can_id[inj])
     assert len(ids) == 1 and ids[0] == t.spoof_id
-    assert ids[0] in {s.can_id for s in t.profile.ids} and ids[0] in synth.SPOOF_TARGETS
+    assert ids[0] in {s.can_id for s in t.profile.ids} and ids[0] in SPOOF_TARGETS
     assert len(np.unique(f.payload[inj], axis=0)) == 1
     assert np.median(injected_gaps(f)) == pytest.approx(1e-3, rel=0.05)
 
@@ -139,7 +145,7 @@ def test_masquerade_replaces_payloads_without_adding_frames():
 
 def test_masquerade_rate_matches_other_seed_too():
     """Per-ID counts agree with an independent attack-free capture of the same vehicle within jitter."""
-    profile = synth.make_profile(np.random.default_rng(11))
+    profile = make_profile(np.random.default_rng(11))
     a = traffic(20_000, None, seed=1, profile=profile).frames
     b = traffic(20_000, "masquerade", seed=2, profile=profile).frames
     ids = np.array([s.can_id for s in profile.ids])
@@ -149,8 +155,8 @@ def test_masquerade_rate_matches_other_seed_too():
 
 
 def test_bursts_are_separated_by_normal_only_time():
-    t = traffic(200_000, list(synth.ATTACKS), seed=2, t0=1_600_000_000.0)
-    assert sorted({b.kind for b in t.bursts}) == sorted(synth.ATTACKS)
+    t = traffic(200_000, list(ATTACKS), seed=2, t0=1_600_000_000.0)
+    assert sorted({b.kind for b in t.bursts}) == sorted(ATTACKS)
     for before, after in zip(t.bursts, t.bursts[1:]):
         assert after.start - before.end > 0.5
     assert all(1.0 <= b.end - b.start <= 6.0 for b in t.bursts)
@@ -188,8 +194,8 @@ def read_folder(root: Path, folder: str):
 @pytest.mark.parametrize("like", ["synthetic", "hcrl_ch", "hcrl_sa"])
 def test_generate_writes_every_folder_in_the_format_like_implies(written, like):
     root = written[like]
-    assert sorted(p.name for p in root.iterdir()) == sorted(EXPECTED_FOLDERS + [synth.RECORD])
-    record = json.loads((root / synth.RECORD).read_text())
+    assert sorted(p.name for p in root.iterdir()) == sorted(EXPECTED_FOLDERS + [RECORD])
+    record = json.loads((root / RECORD).read_text())
     assert record["like"] == like and set(record) == {"like", "frames", "seed"}
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
     expected = synth.dataset_files(like)
@@ -227,7 +233,7 @@ def burst_kind(t: np.ndarray, ids: np.ndarray, payload: np.ndarray) -> str:
     """Which of the four attacks one burst of injected frames shows."""
     gap = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
     distinct = len(np.unique(ids))
-    if distinct == 1 and ids[0] == synth.DOS_ID and not payload.any() and gap == pytest.approx(0.3e-3, rel=0.1):
+    if distinct == 1 and ids[0] == DOS_ID and not payload.any() and gap == pytest.approx(0.3e-3, rel=0.1):
         return "dos"
     if distinct > 0.3 * len(ids) and gap == pytest.approx(0.5e-3, rel=0.1):
         return "fuzzy"
@@ -250,7 +256,7 @@ def test_each_test_folder_holds_exactly_its_one_attack(written):
     kinds = {folder: attack_kinds(read_folder(root, folder)[0]) for folder in EXPECTED_FOLDERS[2:]}
     assert kinds == {"test_01_dos": {"dos"}, "test_02_fuzzing": {"fuzzy"},
                      "test_03_spoofing": {"spoofing"}, "test_04_masquerade": {"masquerade"}}
-    assert attack_kinds(read_folder(root, "train_02_with_attacks")[0]) == set(synth.ATTACKS)
+    assert attack_kinds(read_folder(root, "train_02_with_attacks")[0]) == set(ATTACKS)
     # Enough attack windows (100 frames) per test folder to mean something, even at 20,000 frames.
     for folder in EXPECTED_FOLDERS[2:]:
         f, _ = read_folder(root, folder)

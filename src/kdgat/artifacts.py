@@ -267,7 +267,7 @@ def _missing(cfg: Any, name: str) -> str | None:
     missing or unusable dataset (its layout, or files whose first lines hold no usable frame), a synthetic folder
     made with other settings, or an input no finished stage provides; None when nothing is known to be missing."""
     from kdgat.data.locate import missing_dataset_message, synthetic_mismatch
-    from kdgat.data.sniff import dataset_problem
+    from kdgat.data.layout import dataset_problem
 
     path = dataset_dir(cfg)
     if not path.is_dir():

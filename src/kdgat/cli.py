@@ -23,7 +23,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     """Per file: format, frames, injected frames and unparseable rows; then totals and windows."""
     from hydra_plugins.kdgat_chain_launcher import format_table
     from kdgat.data.formats import read_frames
-    from kdgat.data.graphs import count_windows
+    from kdgat.data.windows import count_windows
     from kdgat.data.layout import discover
 
     layout = discover(Path(args.dir))

@@ -1,7 +1,7 @@
 """The prepared dataset: graphs for train, validation and each test scenario, cached.
 
 Every stage calls ``prepare`` and gets the same vocabulary, the same split and
-the same graphs (SPEC §4): the first call reads the raw files, builds
+the same graphs: the first call reads the raw files, builds
 everything and stores it under ``cache_dir/<key>/``; later calls load it. The
 key hashes the raw files' identity (relative path, size, mtime_ns) and the
 preprocessing settings, so a changed file or setting gets a fresh directory.
@@ -31,7 +31,9 @@ import numpy as np
 
 from kdgat.atomic import locked, save_npz_atomic, write_json_atomic
 from kdgat.data.frames import ReadReport
-from kdgat.data.graphs import GraphSet, Vocabulary, build_graphs, make_split
+from kdgat.data.graphset import GraphSet
+from kdgat.data.vocabulary import Vocabulary
+from kdgat.data.windows import build_graphs
 from kdgat.data.identity import FORMAT_VERSION, as_layout, file_groups, key_of, preprocessing_settings, raw_identity
 from kdgat.errors import KdgatError
 
@@ -59,9 +61,6 @@ class Prepared:
     val_idx: np.ndarray
     settings: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
-
-
-# --------------------------------------------------------------------------- key
 
 
 # --------------------------------------------------------------------------- prepare
@@ -316,3 +315,34 @@ def _bad_rows_line(report: ReadReport) -> str:
     first = f"; first at line {report.bad_examples[0][0]}: {report.bad_examples[0][1]}" if report.bad_examples else ""
     total = report.frames + report.bad_rows
     return f"warning: {report.path}: skipped {report.bad_rows} unparsable row(s) of {total}{first}"
+
+
+# --------------------------------------------------------------------------- train/val split
+
+
+def make_split(
+    n: int, val_fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train_idx, val_idx), both sorted, over ``n`` graphs.
+
+    With ``labels`` the split is stratified: each class gives the same
+    fraction (rounded) to validation, so a rare attack class is in both.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise KdgatError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        groups = [np.arange(n, dtype=np.int64)]
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+        groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    val = []
+    for members in groups:  # one iteration per class, not per graph
+        shuffled = members[rng.permutation(len(members))]
+        val.append(shuffled[: int(round(val_fraction * len(members)))])
+    val_idx = np.sort(np.concatenate(val)).astype(np.int64) if val else np.zeros(0, np.int64)
+    mask = np.ones(n, bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask).astype(np.int64), val_idx

@@ -1,10 +1,12 @@
-"""The folder layout of a dataset (SPEC §3).
+"""The folder layout of a dataset.
 
 A dataset folder holds ``train_*/`` folders (``train_01_attack_free/``,
 ``train_02_with_attacks/``) and ``test_<N>_<scenario>/`` folders
 (``test_01_dos/``, ``test_03_spoofing/``), each holding data files. The
 layout is checked here, once, so that a misnamed or empty folder is a clear
-message before any parsing starts rather than a missing test scenario later.
+message before any parsing starts rather than a missing test scenario later;
+``dataset_problem`` adds a look at each file's first lines, light enough for
+the launcher to run before it submits anything.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdgat.data.formats import head_problem
 from kdgat.errors import KdgatError
 
 DATA_SUFFIXES = (".csv", ".txt", ".log")
@@ -84,3 +87,17 @@ def _data_files(folder: Path) -> list[Path]:
     if not files:
         raise KdgatError(f"dataset folder {folder} has no data file ({', '.join('*' + s for s in DATA_SUFFIXES)})")
     return files
+
+
+def dataset_problem(root: Path) -> str | None:
+    """The first reason a dataset folder cannot be used (its layout, or a file whose first lines hold no usable
+    frame), or None: the cheap check the launcher makes before anything is submitted."""
+    try:
+        layout = discover(root)
+    except KdgatError as err:
+        return str(err)
+    for path in layout.files():
+        problem = head_problem(path)
+        if problem:
+            return problem
+    return None

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from kdgat.data.synth_record import read_record
 from kdgat.errors import KdgatError
-
-RECORD = "synthetic.json"  # what a generated folder was made with (kdgat.data.synth writes it)
 
 
 def missing_dataset_message(name: str, path: Path, source: str | None) -> str:
@@ -58,10 +56,10 @@ def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
     A folder without the generator's record is one the user put there: it is read like real data.
     """
     synth = dataset.get("synthetic")
-    if synth is None or not (path / RECORD).is_file():
+    made = None if synth is None else read_record(path)
+    if made is None:
         return None
     wanted = _settings(synth)
-    made = json.loads((path / RECORD).read_text())
     if made != wanted:
         return (f"{path} was generated with {made}, but the config asks for {wanted}: "
                 f"remove the folder to regenerate it, or set dataset.path elsewhere")

@@ -13,7 +13,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from kdgat import artifacts
-from kdgat.data.graphs import GraphSet
+from kdgat.data.graphset import GraphSet
 from kdgat.errors import KdgatError
 from kdgat.models import count_parameters
 from kdgat.models.gat import GATClassifier

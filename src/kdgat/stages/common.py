@@ -13,7 +13,8 @@ import torch
 
 from kdgat import artifacts
 from kdgat.artifacts import StageArtifacts
-from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES, GraphSet
+from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES
+from kdgat.data.graphset import GraphSet
 from kdgat.training import Fit, configure, fit, load_tensors, save_tensors
 
 
