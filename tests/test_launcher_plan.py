@@ -6,7 +6,7 @@ from hydra_plugins.kdgat_chain_launcher._slurm import sbatch_parameters
 
 
 def stage(name="vgae", needs=(), gpus=1, partition=None, sbatch=None, uses_gpus=None):
-    return Stage(name=name, needs=tuple(needs), resources=Resources(
+    return Stage(name=name, needs=tuple(needs), resources=Resources.of(
         walltime_s=8 * 3600, mem_mb=96 * 1024, cpus=16, gpus=gpus, partition=partition, sbatch=sbatch or {}),
         uses_gpus=uses_gpus)
 

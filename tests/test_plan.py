@@ -118,23 +118,25 @@ def test_sinfo_partitions_take_the_largest_node_and_the_default():
     (dict(gpus=2, cpus=48), None, None),
 ])
 def test_a_request_beyond_the_cluster_names_what_it_allows(request_, partition, message):
-    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
+    from hydra_plugins.kdgat_chain_launcher._plan import limit_problem
+    from hydra_plugins.kdgat_chain_launcher._resources import Resources
     from hydra_plugins.kdgat_chain_launcher._slurm_info import parse_sinfo
 
     parts = parse_sinfo("main*|7-00:00:00|48|196608|gpu:2\nbig|infinite|128|512000|gpu:4\n")
-    res = Resources(**{**dict(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0), **request_})
+    res = Resources.of(**{**dict(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0), **request_})
     assert limit_problem(res, partition, parts) == message
     assert limit_problem(res, partition, []) is None  # sinfo silent: sbatch --test-only decides
 
 
 def test_a_partition_limit_under_an_hour_is_read_from_sinfo_and_checked():
     """sinfo prints a 30-minute limit as MM:SS (30:00); once read as no limit, the walltime check was lost."""
-    from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
+    from hydra_plugins.kdgat_chain_launcher._plan import limit_problem
+    from hydra_plugins.kdgat_chain_launcher._resources import Resources
     from hydra_plugins.kdgat_chain_launcher._slurm_info import parse_sinfo
 
     (short,) = parse_sinfo("debug*|30:00|4|8000|(null)\n")
     assert short.max_time_s == 30 * 60
-    res = Resources(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0)
+    res = Resources.of(walltime_s=3600, mem_mb=1024, cpus=1, gpus=0)
     assert limit_problem(res, None, [short]) == "walltime 01:00:00 is over partition debug's limit of 00:30:00"
 
 

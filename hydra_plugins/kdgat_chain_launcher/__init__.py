@@ -20,7 +20,6 @@ from hydra_plugins.kdgat_chain_launcher._contract import (  # noqa: F401
     STAGE_KEYS,
     ChainRecord,
     Manifest,
-    ResourceRequest,
     StageNode,
     StageRecord,
     StageState,
@@ -30,11 +29,12 @@ from hydra_plugins.kdgat_chain_launcher._contract import (  # noqa: F401
 from hydra_plugins.kdgat_chain_launcher.config import register_resolvers  # noqa: F401
 from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, exit_on_error  # noqa: F401
 from hydra_plugins.kdgat_chain_launcher._files import atomic_write, file_lock, replace_symlink  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._plan import (  # noqa: F401
+from hydra_plugins.kdgat_chain_launcher._plan import Stage, plan_stages  # noqa: F401
+from hydra_plugins.kdgat_chain_launcher._resources import (  # noqa: F401
+    FIELDS,
+    ResourceRequest,
     Resources,
-    Stage,
     merge_resources,
-    plan_stages,
 )
 from hydra_plugins.kdgat_chain_launcher._slurm_info import SlurmToolsMissing  # noqa: F401
 from hydra_plugins.kdgat_chain_launcher._table import format_table  # noqa: F401

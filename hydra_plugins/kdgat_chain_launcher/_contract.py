@@ -21,26 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
-
 from hydra_plugins.kdgat_chain_launcher._files import write_text_atomic
+from hydra_plugins.kdgat_chain_launcher._resources import ResourceRequest
 
 RESOURCE_LEVELS = ("default_resources", "pipeline_resources", "resources")
 STAGE_KEYS = ("needs", "uses_gpus", *RESOURCE_LEVELS, "effective_resources")
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
-
-
-@dataclass
-class ResourceRequest:
-    """One level of a stage's request; a field left unset (???) falls through to the level below."""
-
-    walltime: Any = MISSING  # MM, HH:MM:SS or D-HH:MM:SS, a string
-    mem: Any = MISSING  # with a unit: 96G, 96000M
-    cpus: Any = MISSING  # whole number >= 1
-    gpus: Any = MISSING  # whole number >= 0
-    partition: Any = MISSING  # null: the launcher's partition
-    sbatch: Dict[str, Any] = field(default_factory=dict)  # any other sbatch option, e.g. {constraint: a100}
 
 
 @dataclass

@@ -6,42 +6,15 @@ bad request must fail on the login node, not hours later in the queue.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
-from hydra_plugins.kdgat_chain_launcher._units import (
-    PlanError,
-    format_memory,
-    format_walltime,
-    parse_count,
-    parse_memory,
-    parse_walltime,
-)
+from hydra_plugins.kdgat_chain_launcher._errors import PlanError
+from hydra_plugins.kdgat_chain_launcher._resources import Resources, merge_resources, parse_resources
+from hydra_plugins.kdgat_chain_launcher._units import format_walltime
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESOURCE_FIELDS = ("walltime", "mem", "cpus", "gpus", "partition")
-UNSET = "???"  # OmegaConf's missing value: a level that leaves a field unset lets the one below show through
-
-
-@dataclass(frozen=True)
-class Resources:
-    """One stage job's request, validated; every field reaches the job's #SBATCH lines."""
-
-    walltime_s: int
-    mem_mb: int
-    cpus: int
-    gpus: int
-    partition: Optional[str] = None
-    sbatch: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def walltime(self) -> str:
-        return format_walltime(self.walltime_s)
-
-    @property
-    def mem(self) -> str:
-        return format_memory(self.mem_mb)
 
 
 @dataclass(frozen=True)
@@ -52,49 +25,10 @@ class Stage:
     uses_gpus: Optional[int] = None
 
 
-def merge_resources(levels: Sequence[Optional[Mapping[str, Any]]]) -> Dict[str, Any]:
-    """A stage's request from its levels, lowest first: the stage's default < the pipeline's default for
-    the stage < the global `resources.*` < `pipeline.stages.<name>.resources.*`.
-
-    The one place of the precedence rule. A field a level leaves out or unset (`???`) falls through to
-    the level below; a `null` is a value (no partition: the launcher's). `sbatch` options merge key by key.
-    """
-    merged: Dict[str, Any] = {}
-    sbatch: Dict[str, Any] = {}
-    for level in levels:
-        for key, value in (level or {}).items():
-            if key == "sbatch":
-                sbatch.update({k: v for k, v in (value or {}).items() if v != UNSET})
-            elif key in RESOURCE_FIELDS and value != UNSET:
-                merged[key] = value
-    merged.setdefault("partition", None)
-    return {**merged, "sbatch": sbatch}
-
-
 def stage_levels(node: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]]) -> List[Any]:
     """A stage node's resource levels in precedence order, the global one third."""
     default, pipeline, own = (node.get(key) for key in RESOURCE_LEVELS)
     return [default, pipeline, global_resources, own]
-
-
-def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
-    missing = [k for k in ("walltime", "mem", "cpus", "gpus") if node.get(k) is None]
-    if missing:
-        raise PlanError(f"{where} has no {', '.join(missing)}")
-    partition = node.get("partition")
-    if partition is not None and not (isinstance(partition, str) and re.match(r"^[\w.-]+$", partition)):
-        raise PlanError(f"{where}.partition={partition!r} is not a partition name")
-    sbatch = node.get("sbatch") or {}
-    if not isinstance(sbatch, Mapping):
-        raise PlanError(f"{where}.sbatch must be a mapping of sbatch options, such as {{constraint: a100}}")
-    return Resources(
-        walltime_s=parse_walltime(node["walltime"], f"{where}.walltime"),
-        mem_mb=parse_memory(node["mem"], f"{where}.mem"),
-        cpus=parse_count(node["cpus"], f"{where}.cpus", 1),
-        gpus=parse_count(node["gpus"], f"{where}.gpus", 0),
-        partition=partition,
-        sbatch=dict(sbatch),
-    )
 
 
 def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]] = None) -> List[Stage]:

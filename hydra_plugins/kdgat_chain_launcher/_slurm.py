@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from hydra_plugins.kdgat_chain_launcher import _slurm_info
 from hydra_plugins.kdgat_chain_launcher._arrays import frozen
 from hydra_plugins.kdgat_chain_launcher._backend import Backend, JobInfo, Queued, Submission
-from hydra_plugins.kdgat_chain_launcher._plan import Resources, limit_problem
+from hydra_plugins.kdgat_chain_launcher._plan import limit_problem
+from hydra_plugins.kdgat_chain_launcher._resources import Resources
 
 PREFIX = "kdgat_chain"
 
@@ -30,22 +31,13 @@ def sbatch_parameters(resources: Resources, launcher: Mapping[str, Any], name: s
     for an array whose task i waits on task i of each array in `after`."""
     params: Dict[str, Any] = {
         "job_name": name,
-        # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
-        "time": -(-resources.walltime_s // 60),
-        "mem": resources.mem,
-        "cpus_per_task": resources.cpus,
+        **resources.sbatch_parameters(launcher),
         "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
         "stderr_to_stdout": True,
     }
-    if resources.gpus:
-        gpu_type = launcher.get("gpu_type")
-        params["gres"] = f"gpu:{gpu_type}:{resources.gpus}" if gpu_type else f"gpu:{resources.gpus}"
     for key in ("account", "qos", "constraint", "mail_type", "mail_user"):
         if launcher.get(key):
             params[key] = launcher[key]
-    partition = resources.partition or launcher.get("partition")
-    if partition:
-        params["partition"] = partition
     extra = {**dict(launcher.get("additional_parameters") or {}), **dict(resources.sbatch)}
     if after:
         extra["dependency"] = f"{dependency}:" + ":".join(after)

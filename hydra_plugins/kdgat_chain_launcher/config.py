@@ -21,6 +21,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from hydra_plugins.kdgat_chain_launcher._resources import ResourceRequest
+
 TARGET = "hydra_plugins.kdgat_chain_launcher.launcher.KdgatChainLauncher"
 
 
@@ -86,6 +88,9 @@ class KdgatChainConf:
 
 ConfigStore.instance().store(group="hydra/launcher", name="kdgat_chain", node=KdgatChainConf,
                              provider="kdgat_chain_launcher")
+# One level of a stage's request, every field unset: an app's global override node takes it with
+# `defaults: [/kdgat_chain_resources@resources]`.
+ConfigStore.instance().store(name="kdgat_chain_resources", node=ResourceRequest, provider="kdgat_chain_launcher")
 
 
 def _mode(target: Any) -> Optional[str]:
@@ -96,7 +101,8 @@ def _effective_resources(*, _parent_: Any, _root_: Any) -> Any:
     """The planner's merge of a stage node's resource levels and the config's global `resources` (as a
     config node: OmegaConf.resolve can put a node, not a dict, in the key's place)."""
     from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
-    from hydra_plugins.kdgat_chain_launcher._plan import merge_resources, stage_levels
+    from hydra_plugins.kdgat_chain_launcher._plan import stage_levels
+    from hydra_plugins.kdgat_chain_launcher._resources import merge_resources
 
     plain = {key: OmegaConf.to_container(_parent_[key], resolve=True) for key in RESOURCE_LEVELS if key in _parent_}
     found = _root_.get("resources") if hasattr(_root_, "get") else None

@@ -11,7 +11,6 @@ free a second after submitting a 30-hour chain.
 submitit is imported only inside the functions that submit; torch never.
 """
 
-import importlib
 import json
 import os
 import shlex
@@ -20,73 +19,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, plan_units
 from hydra_plugins.kdgat_chain_launcher._backend import Backend, Submission, Task, make_backend
+from hydra_plugins.kdgat_chain_launcher._chains import JOB_STAGE, QUEUED, Chain, note_shared, plan_chain, resume
+from hydra_plugins.kdgat_chain_launcher._contract import ChainRecord, Manifest, StageRecord, write_manifest
 from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, report
-from hydra_plugins.kdgat_chain_launcher._contract import (
-    ChainRecord,
-    Manifest,
-    StageRecord,
-    StageState,
-    write_manifest,
-)
 from hydra_plugins.kdgat_chain_launcher._files import file_lock, write_text_atomic
 from hydra_plugins.kdgat_chain_launcher._job import StageJob
-from hydra_plugins.kdgat_chain_launcher._plan import (
-    Stage,
-    gpu_warnings,
-    job_name,
-    merge_resources,
-    parse_resources,
-    plan_stages,
-    resume_actions,
-)
+from hydra_plugins.kdgat_chain_launcher._plan import Stage
 from hydra_plugins.kdgat_chain_launcher._slurm import request_key
 from hydra_plugins.kdgat_chain_launcher._table import format_table
 
 PREFIX = "kdgat_chain"
-QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
-JOB_STAGE = "job"  # the one stage of an app without a pipeline node
-# Left for the job to resolve: Hydra fills them in when the job starts (its output folder, its log file).
-UNRESOLVED_HYDRA = ("runtime", "job_logging", "hydra_logging")
-
-
-@dataclass
-class Chain:
-    """One Hydra job's stages, planned and validated, before anything is submitted."""
-
-    num: int
-    overrides: List[str]
-    config: DictConfig
-    stages: List[Stage]
-    names: Dict[str, str]
-    folder: Path
-    pipeline: bool = True  # False: an app without a pipeline node, run as Hydra's own job
-    warnings: List[str] = field(default_factory=list)
-    states: Dict[str, StageState] = field(default_factory=dict)
-    # What the launcher does with each stage: ("submit" | "done" | "attached" | "shared", job id).
-    actions: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
-    job_ids: Dict[str, str] = field(default_factory=dict)
-    logs: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # stage -> log, script
-    pickled: Optional[bytes] = None  # the config, pickled once for all its stage jobs
-
-    def marker(self, stage: str) -> Optional[str]:
-        return self.states.get(stage, StageState()).marker
-
-    def stage_folder(self, stage: str) -> Path:
-        if self.pipeline:
-            return self.folder / stage
-        return Path(str(self.config.hydra.sweep.dir)).absolute() / str(self.config.hydra.sweep.subdir)
 
 
 class KdgatChainLauncher(Launcher):
@@ -126,14 +78,16 @@ class KdgatChainLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         try:
             backend = make_backend(self.params, sweep_dir)
-            chains = [self._plan(initial_job_idx + i, list(o), sweep_dir) for i, o in enumerate(job_overrides)]
+            chains = [plan_chain(self.hydra_context.config_loader.load_sweep_config(self.config, list(o)),
+                                 initial_job_idx + i, list(o), sweep_dir, self.params)
+                      for i, o in enumerate(job_overrides)]
         except PlanError as err:
             raise LaunchError(str(err)) from None
         for chain in chains:
             for warning in chain.warnings:
                 print(f"{PREFIX}: warning: job {chain.num}: {warning}", file=sys.stderr)
         with _submit_lock(enabled=backend.writes):
-            self._resume(chains, backend)
+            resume(chains, backend, self.params.get("rerun"))
             for chain in chains:
                 for name, (action, _) in chain.actions.items():
                     if action == "submit" and chain.states[name].missing:
@@ -149,59 +103,6 @@ class KdgatChainLauncher(Launcher):
         if results:
             self._raise_if_failed(chains, backend)
         return [self._job_return(chain, results) for chain in chains]
-
-    def _plan(self, num: int, overrides: List[str], sweep_dir: Path) -> Chain:
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.job.num = num
-        HydraConfig.instance().set_config(config)
-        try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
-            _freeze(config)
-        except Exception as err:
-            raise PlanError(f"job {num} ({' '.join(overrides)}): cannot resolve its config: {err}") from err
-        lookup = lambda key: OmegaConf.select(config, key, default=None)  # noqa: E731
-        if "pipeline" not in config:
-            stage = Stage(name=JOB_STAGE, needs=(), resources=parse_resources(
-                merge_resources([self.params.get("resources")]), "hydra.launcher.resources"))
-            return Chain(num=num, overrides=overrides, config=config, stages=[stage], pipeline=False,
-                         names={JOB_STAGE: job_name(self.params.get("job_name", "{stage}"), JOB_STAGE, lookup)},
-                         folder=sweep_dir / str(num), states={JOB_STAGE: StageState()})
-        pipeline = OmegaConf.to_container(config.pipeline)
-        resources = config.get("resources")
-        stages = plan_stages(pipeline, OmegaConf.to_container(resources) if OmegaConf.is_config(resources) else None)
-        state_of = _stage_state_function(pipeline.get("stage_state"))
-        return Chain(num=num, overrides=overrides, config=config, stages=stages,
-                     names={s.name: job_name(self.params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
-                     folder=sweep_dir / str(num), warnings=gpu_warnings(stages),
-                     states={s.name: state_of(config, s.name) if state_of else StageState() for s in stages})
-
-    def _resume(self, chains: List[Chain], backend: Backend) -> None:
-        """Decide, per stage, submit / skip (done) / attach (already queued); a marker two chains share
-        is submitted once and the second chain waits on it."""
-        rerun = self.params.get("rerun") or []
-        rerun = {rerun} if isinstance(rerun, str) else set(rerun)
-
-        def queued(marker: str) -> Optional[str]:
-            try:
-                record = json.loads(Path(marker + QUEUED).read_text())
-            except (OSError, ValueError):
-                return None
-            return record.get("job_id") if backend.alive(record) else None
-
-        stale = {chain.marker(n) for chain in chains for n, state in chain.states.items() if state.stale}
-        first_chain: Dict[str, int] = {}
-        for chain in chains:
-            chain.actions = resume_actions(chain.stages, {s.name: chain.marker(s.name) for s in chain.stages},
-                                           lambda m: m not in stale and Path(m).exists(), queued, rerun)
-            for name, (action, job) in chain.actions.items():
-                marker = chain.marker(name)
-                if action == "attached":
-                    chain.job_ids[name] = job
-                elif action == "submit" and marker:
-                    if marker in first_chain:
-                        chain.actions[name] = ("shared", None)
-                    else:
-                        first_chain[marker] = chain.num
 
     def _units(self, chains: List[Chain], backend: Backend) -> List[Unit]:
         """What to submit, as job arrays where chains line up (hydra.launcher.array) or as single jobs."""
@@ -240,7 +141,7 @@ class KdgatChainLauncher(Launcher):
         for unit, sub in zip(units, submissions):
             members = [chains[c] for c in unit.chains]
             for chain, task in zip(members, sub.tasks):
-                _note_shared(chain, by_marker)
+                note_shared(chain, by_marker)
                 task.job = self._stage_job(chain, sub.stage)
                 task.after = [chain.job_ids[n] for n in sub.stage.needs if chain.actions[n][0] != "done"]
                 marker = chain.marker(sub.stage.name)
@@ -270,7 +171,7 @@ class KdgatChainLauncher(Launcher):
                         if not link.exists():
                             link.symlink_to(sub.folder, target_is_directory=True)
         for chain in chains:
-            _note_shared(chain, by_marker)
+            note_shared(chain, by_marker)
 
     def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
         """What each job unpickles: the chain's frozen config, the task, Hydra's callbacks and version base
@@ -368,39 +269,6 @@ class KdgatChainLauncher(Launcher):
 
 
 # ---------------------------------------------------------------------- small helpers
-
-def _freeze(config: DictConfig) -> None:
-    """Resolve the config as at submit (environment, paths, times), except what Hydra fills in when the job
-    starts: its runtime folder and the log file named after it."""
-    with read_write(config), read_write(config.hydra):
-        for key in config:
-            if key != "hydra" and OmegaConf.is_config(config[key]):
-                OmegaConf.resolve(config[key])
-            elif key != "hydra":
-                config[key] = config[key]  # a plain value resolves on read
-        for key in config.hydra:
-            if key not in UNRESOLVED_HYDRA and OmegaConf.is_config(config.hydra[key]):
-                OmegaConf.resolve(config.hydra[key])
-            elif key not in UNRESOLVED_HYDRA:
-                config.hydra[key] = config.hydra[key]
-
-
-def _stage_state_function(path: Optional[str]) -> Any:
-    """The app's `module.function` that tells a stage's state, from the pipeline node's `stage_state`."""
-    if not path:
-        return None
-    module, _, name = str(path).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise PlanError(f"pipeline.stage_state={path!r} names no function ({err})") from None
-
-
-def _note_shared(chain: Chain, by_marker: Dict[str, str]) -> None:
-    for name, (action, _) in chain.actions.items():
-        if action == "shared" and name not in chain.job_ids and chain.marker(name) in by_marker:
-            chain.job_ids[name] = by_marker[chain.marker(name)]
-
 
 def _cancel(backend: Backend, job_ids: List[str]) -> str:
     if not job_ids:

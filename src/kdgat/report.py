@@ -300,11 +300,11 @@ def _by_dataset(rows: list[Row]) -> dict[str, list[Row]]:
 
 def f1_figure(rows: list[Row], path: Path) -> None:
     """F1 per dataset and stage: one panel per dataset, a group of bars per stage, a bar per split."""
-    from kdgat.plots import new_figure as _new_figure, save_figure as _save
+    from kdgat.plots import new_figure, save_figure
 
     datasets = _by_dataset(rows)
     widest = max(len({r.stage for r in rs}) * len(split_names(rs)) for rs in datasets.values())
-    fig = _new_figure(max(8.0, 3.5 + 0.35 * widest), 3.6 * len(datasets))  # room for the legend
+    fig = new_figure(max(8.0, 3.5 + 0.35 * widest), 3.6 * len(datasets))  # room for the legend
     for i, (dataset, rs) in enumerate(datasets.items()):
         stages = list(dict.fromkeys(r.stage for r in rs))
         splits = split_names(rs)
@@ -312,15 +312,15 @@ def f1_figure(rows: list[Row], path: Path) -> None:
         _bars(ax, stages, {s: [[r.splits[s]["f1"] for r in rs if r.stage == st and s in r.splits] for st in stages]
                            for s in splits})
         ax.set_title(f"{dataset}: F1 per stage, mean of {len({r.seed for r in rs})} seeds (lines: min to max)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def teacher_figure(pairs: list[tuple[Row, dict[str, Any]]], path: Path) -> None:
     """Teacher against student F1 on each split: one panel per dataset, a bar per model."""
-    from kdgat.plots import new_figure as _new_figure, save_figure as _save
+    from kdgat.plots import new_figure, save_figure
 
     datasets = list(dict.fromkeys(r.dataset for r, _ in pairs))
-    fig = _new_figure(10.0, 3.6 * len(datasets))
+    fig = new_figure(10.0, 3.6 * len(datasets))
     for i, dataset in enumerate(datasets):
         mine = [(r, t) for r, t in pairs if r.dataset == dataset]
         splits = split_names([r for r, _ in mine])
@@ -334,7 +334,7 @@ def teacher_figure(pairs: list[tuple[Row, dict[str, Any]]], path: Path) -> None:
         ax = fig.add_subplot(len(datasets), 1, i + 1)
         _bars(ax, splits, series)
         ax.set_title(f"{dataset}: teacher versus student F1 ({len({r.seed for r, _ in mine})} seeds)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- the command

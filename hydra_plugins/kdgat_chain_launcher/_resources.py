@@ -1,0 +1,140 @@
+"""A stage job's request: its fields, how each is checked and reaches sbatch, and how the levels merge.
+
+Adding a resource field is one entry in FIELDS: the stage nodes' `resources`
+levels and the config's global `resources` node take it (ResourceRequest is
+made from FIELDS), the planner checks it and the SLURM backend writes it.
+"""
+
+import re
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from omegaconf import MISSING
+
+from hydra_plugins.kdgat_chain_launcher._errors import PlanError
+from hydra_plugins.kdgat_chain_launcher._units import (
+    WALLTIME_FORMS,
+    format_memory,
+    format_walltime,
+    parse_count,
+    parse_memory,
+    parse_walltime,
+)
+
+UNSET = "???"  # OmegaConf's missing value: a level that leaves a field unset lets the one below show through
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    check: Callable[[Any, str], Any]  # the user's value -> the planner's (seconds, megabytes, ...); PlanError if bad
+    sbatch: Callable[[Any, Mapping[str, Any]], Dict[str, Any]]  # planner's value, launcher settings -> submitit's
+    doc: str
+    required: bool = True  # False: null is a value (use the launcher's)
+
+
+def _count(minimum: int) -> Callable[[Any, str], int]:
+    return lambda value, where: parse_count(value, where, minimum)
+
+
+def _partition(value: Any, where: str) -> Optional[str]:
+    if value is not None and not (isinstance(value, str) and re.match(r"^[\w.-]+$", value)):
+        raise PlanError(f"{where}={value!r} is not a partition name")
+    return value
+
+
+def _gres(gpus: int, launcher: Mapping[str, Any]) -> Dict[str, Any]:
+    if not gpus:
+        return {}
+    gpu_type = launcher.get("gpu_type")
+    return {"gres": f"gpu:{gpu_type}:{gpus}" if gpu_type else f"gpu:{gpus}"}
+
+
+def _partition_line(partition: Optional[str], launcher: Mapping[str, Any]) -> Dict[str, Any]:
+    chosen = partition or launcher.get("partition")
+    return {"partition": chosen} if chosen else {}
+
+
+FIELDS: Tuple[Field, ...] = (
+    # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
+    Field("walltime", parse_walltime, lambda s, _: {"time": -(-s // 60)},
+          f"{WALLTIME_FORMS}, always a quoted string in YAML"),
+    Field("mem", parse_memory, lambda mb, _: {"mem": format_memory(mb)}, "with a unit: 96G or 96000M"),
+    Field("cpus", _count(1), lambda n, _: {"cpus_per_task": n}, "whole number >= 1"),
+    Field("gpus", _count(0), _gres, "whole number >= 0; 0 is a CPU-only job"),
+    Field("partition", _partition, _partition_line, "a SLURM partition; null: the launcher's", required=False),
+)
+NAMES = tuple(f.name for f in FIELDS)
+
+# One level of a stage's request (a stage node's `resources`, the config's global `resources`): every field
+# unset (???) until a level sets it, plus any other sbatch option, e.g. {constraint: a100}.
+ResourceRequest = make_dataclass(
+    "ResourceRequest", [(f.name, Any, field(default=MISSING)) for f in FIELDS]
+    + [("sbatch", Dict[str, Any], field(default_factory=dict))])
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One stage job's request, checked: each field's planner value (seconds, megabytes, counts)."""
+
+    values: Mapping[str, Any]
+    sbatch: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, walltime_s: int = 3600, mem_mb: int = 1024, cpus: int = 1, gpus: int = 0,
+           partition: Optional[str] = None, sbatch: Optional[Mapping[str, Any]] = None) -> "Resources":
+        return cls({"walltime": walltime_s, "mem": mem_mb, "cpus": cpus, "gpus": gpus, "partition": partition},
+                   dict(sbatch or {}))
+
+    walltime_s = property(lambda self: self.values["walltime"])
+    mem_mb = property(lambda self: self.values["mem"])
+    cpus = property(lambda self: self.values["cpus"])
+    gpus = property(lambda self: self.values["gpus"])
+    partition = property(lambda self: self.values["partition"])
+
+    @property
+    def walltime(self) -> str:
+        return format_walltime(self.walltime_s)
+
+    @property
+    def mem(self) -> str:
+        return format_memory(self.mem_mb)
+
+    def sbatch_parameters(self, launcher: Mapping[str, Any]) -> Dict[str, Any]:
+        """Every field's submitit parameters (each field reaches the job's #SBATCH lines)."""
+        out: Dict[str, Any] = {}
+        for f in FIELDS:
+            out.update(f.sbatch(self.values[f.name], launcher))
+        return out
+
+
+def merge_resources(levels: Sequence[Optional[Mapping[str, Any]]]) -> Dict[str, Any]:
+    """A stage's request from its levels, lowest first: the stage's default < the pipeline's default for
+    the stage < the global `resources.*` < `pipeline.stages.<name>.resources.*`.
+
+    The one place of the precedence rule. A field a level leaves out or unset (`???`) falls through to
+    the level below; a `null` is a value (no partition: the launcher's). `sbatch` options merge key by key.
+    """
+    merged: Dict[str, Any] = {}
+    sbatch: Dict[str, Any] = {}
+    for level in levels:
+        for key, value in (level or {}).items():
+            if key == "sbatch":
+                sbatch.update({k: v for k, v in (value or {}).items() if v != UNSET})
+            elif key in NAMES and value != UNSET:
+                merged[key] = value
+    for f in FIELDS:
+        if not f.required:
+            merged.setdefault(f.name, None)
+    return {**merged, "sbatch": sbatch}
+
+
+def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
+    """A merged request, every field checked; a bad value names its key and what is allowed."""
+    missing = [f.name for f in FIELDS if f.required and node.get(f.name) is None]
+    if missing:
+        raise PlanError(f"{where} has no {', '.join(missing)}")
+    sbatch = node.get("sbatch") or {}
+    if not isinstance(sbatch, Mapping):
+        raise PlanError(f"{where}.sbatch must be a mapping of sbatch options, such as {{constraint: a100}}")
+    return Resources({f.name: f.check(node.get(f.name), f"{where}.{f.name}") for f in FIELDS}, dict(sbatch))
