@@ -2,7 +2,7 @@
 """The reliability catalogue (issue 7) against the local SLURM cluster, as a table: one row per case with what
 kdgat did, the jobs it submitted, the jobs it left queued, the finished files it lost, and pass or fail.
 
-The cases live in tests/reliability_cases.py (CI runs them as tests/test_reliability.py). Start the cluster
+The cases live in bench/reliability_cases.py (CI runs them as tests/cluster/test_reliability.py). Start the cluster
 first (scripts/local-slurm.sh start); without sbatch the cluster cases are skipped. Exit status 1 when any
 row fails.
 
@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from reliability_cases import CASES, run_case  # noqa: E402
+from reliability_cases import CASES, run_case
 
 HEADER = ("case", "kind", "what kdgat did", "submitted", "left queued", "files lost", "result", "seconds")
 

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cluster import cancel
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DATASETS = ["hcrl_sa", "hcrl_ch", "set_01", "set_02", "set_03", "set_04"]
@@ -42,10 +44,6 @@ def timed(cmd, **kw) -> tuple[float, subprocess.CompletedProcess]:
     out = subprocess.run(cmd, capture_output=True, text=True, **kw)
     return time.perf_counter() - t0, out
 
-
-def cancel_all(ids):
-    if ids:
-        subprocess.run(["scancel", *ids], capture_output=True)
 
 
 SBATCH_CALLS: dict = {}  # row label -> sbatch calls of its last run
@@ -71,7 +69,7 @@ def kdgat_sweep(work: Path, env: dict, label: str, jobs: int, *extra: str) -> fl
     SBATCH_CALLS[label] = len(calls.read_text().split()) if calls.exists() else 0
     ids = re.findall(r"scancel ([\d ]+)", out.stdout)
     ids = ids[-1].split() if ids else []
-    cancel_all(ids)
+    cancel(ids)
     queued = re.search(r"(\d+) jobs submitted", out.stdout)
     if out.returncode != 0 or not queued or int(queued[1]) != jobs:
         raise SystemExit(f"kdgat_chain sweep failed ({queued and queued[1]} jobs):\n{out.stderr[-2000:]}")
@@ -90,7 +88,7 @@ done
 echo "${ids[@]}"
 """
     seconds, out = timed(["bash", "-c", script], cwd=work)
-    cancel_all(out.stdout.split())
+    cancel(out.stdout.split())
     return seconds
 
 

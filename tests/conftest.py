@@ -1,15 +1,36 @@
-"""Shared fixtures: composing kdgat's real config tree the way train.py does."""
+"""What the tests share: kdgat's config composed as train.py composes it, and kdgat run as a user runs it.
+
+The tests are grouped by what they need: `unit/` (pure and fast), `integration/` (processes, training on
+tiny data, the local backend) and `cluster/` (real jobs on a SLURM cluster: CI starts
+scripts/local-slurm.sh). Running commands and asking SLURM is bench/cluster.py's, which the reliability
+benchmark uses too.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from cluster import (  # noqa: E402,F401  (re-exported for the tests)
+    APP,
+    FINAL,
+    HAS_SLURM,
+    ROOT,
+    cancel,
+    job_ids,
+    kdgat,
+    run_app,
+    run_train,
+    scontrol,
+    squeue,
+    states,
+    statuses,
+)
 
 
 def compose(*overrides: str, resolve: bool = True):
@@ -19,11 +40,12 @@ def compose(*overrides: str, resolve: bool = True):
     return kdgat_compose(list(overrides), resolve=resolve)
 
 
-def run_train(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python train.py ARGS` in a fresh process, as a user would type it."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+def on_slurm(test):
+    """Marks a test that submits real jobs: slow, and run where a cluster answers (CI starts one)."""
+    for mark in (pytest.mark.slurm, pytest.mark.slow,
+                 pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")):
+        test = mark(test)
+    return test
 
 
 @pytest.fixture

@@ -1,14 +1,6 @@
 """The commands a user types: `kdgat synth`, `kdgat data info`, and train.py's data errors."""
 
-import subprocess
-import sys
-
-from conftest import run_train
-
-
-def kdgat(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kdgat.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+from conftest import kdgat, run_train
 
 
 def test_synth_then_data_info_reports_each_file_in_its_format(tmp_path):

@@ -15,70 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_train
+from conftest import (
+    HAS_SLURM,
+    cancel,
+    job_ids,
+    kdgat,
+    on_slurm,
+    run_app,
+    run_train,
+    scontrol,
+    squeue,
+    states,
+    statuses,
+)
 from hydra_plugins.kdgat_chain_launcher import read_manifest
-
-APP = ROOT / "tests" / "chain_app" / "app.py"
-HAS_SLURM = shutil.which("sbatch") is not None
-
-
-def on_slurm(test):
-    """Marks a test that submits real jobs: slow, and run where a cluster answers (CI starts one)."""
-    for mark in (pytest.mark.slurm, pytest.mark.slow,
-                 pytest.mark.skipif(not HAS_SLURM, reason="sbatch is not on PATH: start scripts/local-slurm.sh")):
-        test = mark(test)
-    return test
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
-
-
-def run_app(*args, cwd, env=None, timeout=120):
-    return subprocess.run([sys.executable, str(APP), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def job_ids(sweep: Path) -> dict:
-    """{(chain num, stage): job id} of a submitted sweep."""
-    return {(c.num, s.stage): s.job_id for c in read_manifest(sweep).chains for s in c.stages}
-
-
-def scontrol(job_id: str) -> dict:
-    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True)
-    return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
-
-
-def states(ids, deadline_s=240, until=FINAL) -> dict:
-    """sacct's state of each job, polled until every one is in `until` or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        arrays = [i.split("_")[0] for i in ids if "_" in i]
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(list(ids) + arrays)],
-                             capture_output=True, text=True).stdout
-        found = {j: s.split()[0] for j, s in (line.split("|") for line in out.splitlines() if "|" in line)}
-        for job, state in list(found.items()):  # an array whose pending tasks share one record: 123_[0-1%4]
-            grouped = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job)
-            for part in grouped[2].split(",") if grouped else []:
-                lo, _, hi = part.partition("-")
-                for task in range(int(lo), int(hi or lo) + 1):
-                    found.setdefault(f"{grouped[1]}_{task}", state)
-        for i in ids:  # an array task cancelled while pending may leave only its array's record (123)
-            if i not in found and "_" in i and i.split("_")[0] in found:
-                found[i] = found[i.split("_")[0]]
-            elif i not in found:  # or none in sacct yet (slurmdbd lags under load): scontrol knows it for a while
-                shown = subprocess.run(["scontrol", "show", "job", "-o", i], capture_output=True, text=True).stdout
-                state = re.search(r"JobState=(\w+)", shown)
-                found[i] = state[1] if state else None
-        if all(found.get(i) in until for i in ids) or time.monotonic() > deadline:
-            return {i: found.get(i) for i in ids}
-        time.sleep(1)
-
-
-def cancel(ids):
-    """scancel, tried again while the controller is too busy to answer (a loaded CI machine)."""
-    for _ in range(5):
-        if not ids or subprocess.run(["scancel", *ids], capture_output=True).returncode == 0:
-            return
-        time.sleep(2)
-    raise AssertionError(f"scancel could not cancel {ids}: they may still be queued")
 
 
 def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_probe):
@@ -256,17 +206,6 @@ exec {real} "$@"
     assert not (tmp_path / "sweep" / "manifest.json").exists()
 
 
-def squeue(*args: str) -> str:
-    """squeue's output, asked again while the controller is too busy to answer; a failing squeue is an
-    error, never read as an empty queue."""
-    for attempt in range(3):
-        out = subprocess.run(["squeue", "-h", *args], capture_output=True, text=True)
-        if out.returncode == 0:
-            return out.stdout
-        time.sleep(2)
-    raise AssertionError(f"squeue failed: {out.stderr.strip()}")
-
-
 def _queued_ids() -> set:
     """Every job id in the queue, task by task."""
     return set(squeue("-r", "-o", "%i").split())
@@ -344,13 +283,6 @@ def test_snapshot_runs_the_code_as_submitted(tmp_path):
     assert f"APP_FROM {code / 'app.py'}" in log.read_text()
 
 
-def statuses(out: str) -> dict:
-    """{stage: status} from the launcher's table(s) in `out`."""
-    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-            ("first", "second", "third", "autoencoder", "curriculum", "fusion")]
-    return {r[0]: " ".join(r[1:3]) if r[1] in ("skipped", "attached", "shared") else r[1] for r in rows}
-
-
 @on_slurm
 def test_resubmitting_submits_only_what_is_not_done(tmp_path):
     def submit(*args):
@@ -424,11 +356,6 @@ def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path
         first_ids.update(ids)
     finally:
         cancel(list(set(first_ids.values())))
-
-
-def kdgat(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "kdgat.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
 
 
 def without_sacct(tmp_path) -> dict:

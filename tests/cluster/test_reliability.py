@@ -1,4 +1,4 @@
-"""The reliability catalogue of issue 7 as tests: one test per case of tests/reliability_cases.py.
+"""The reliability catalogue of issue 7 as tests: one test per case of bench/reliability_cases.py.
 
 Bad input that needs no cluster runs in the fast suite; cases that submit real jobs are marked like every
 cluster test (slurm, slow, skipped without sbatch); the damaged-files case trains, so it is slow.
@@ -7,8 +7,8 @@ cluster test (slurm, slow, skipped without sbatch); the damaged-files case train
 
 import pytest
 
+from conftest import on_slurm
 from reliability_cases import CASES, run_case
-from test_launcher_slurm import on_slurm
 
 
 def _params(needs: str):

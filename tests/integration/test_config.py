@@ -1,10 +1,9 @@
 """kdgat's config tree composed as train.py composes it: pipelines, resources, custom lists."""
 
-import sys
 
 import pytest
 
-from conftest import ROOT, compose, run_train
+from conftest import compose, run_train
 from hydra_plugins.kdgat_chain_launcher import PlanError, plan_stages
 from kdgat.config import group_options, prepare_overrides
 from kdgat.errors import KdgatError

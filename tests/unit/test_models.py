@@ -282,7 +282,6 @@ def test_vgae_anomaly_score_flags_outliers():
 
 
 def test_vgae_decodes_over_the_ids_of_normal_traffic_and_scales_its_score():
-    import numpy as np
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)

@@ -1,5 +1,5 @@
 """The reliability catalogue (issue 7): bad input is refused before it costs anything, and a fault loses no
-finished work. One function per case, in one list, `CASES`; tests/test_reliability.py runs each as a test
+finished work. One function per case, in one list, `CASES`; tests/cluster/test_reliability.py runs each as a test
 and bench/reliability.py prints them as a table.
 
 Every case runs in a fresh folder (`Sandbox`) and returns a `Result`. How its columns are measured:
@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from conftest import ROOT, run_train
-from test_launcher_slurm import FINAL, HAS_SLURM, cancel, job_ids, run_app, squeue, states, statuses
+from cluster import HAS_SLURM, ROOT, cancel, job_ids, run_app, run_train, squeue, states, statuses
 
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm.sh"
 TINY = ("dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false")  # a stage in seconds
@@ -537,7 +536,7 @@ def damaged_checkpoint_and_cache(box: Sandbox) -> Result:
 def damaged_model(box: Sandbox) -> Result:
     """A finished stage whose model.pt is then damaged (bytes flipped, same size) is planned for resubmission
     with the reason, and run again it is trained again rather than skipped as done, leaving a model that
-    matches its new marker. (Readers refusing a damaged input: require_finished, tests/test_artifacts.py.)"""
+    matches its new marker. (Readers refusing a damaged input: require_finished, tests/unit/test_artifacts.py.)"""
     result = Result()
     first = box.train(*AUTOENCODER, "train.max_epochs=1", timeout=300)
     model = [p for p in (box.work / "experimentruns").glob("synthetic/autoencoder/*/model.pt")
