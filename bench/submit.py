@@ -31,12 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster import cancel
+from cluster import APP, ROOT, cancel
 
-ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DATASETS = ["hcrl_sa", "hcrl_ch", "set_01", "set_02", "set_03", "set_04"]
-APP = ROOT / "tests" / "chain_app" / "app.py"
 
 
 def timed(cmd, **kw) -> tuple[float, subprocess.CompletedProcess]:
