@@ -71,6 +71,7 @@ NAMES = tuple(f.name for f in FIELDS)
 ResourceRequest = make_dataclass(
     "ResourceRequest", [(f.name, Any, field(default=MISSING)) for f in FIELDS]
     + [("sbatch", Dict[str, Any], field(default_factory=dict))])
+ResourceRequest.__module__ = __name__  # importable by name, so pickles (a job's config) refer to it, not copy it
 
 
 @dataclass(frozen=True)
