@@ -57,6 +57,10 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.job.num = num
     HydraConfig.instance().set_config(config)
+    if "pipeline" in config:
+        complete = _app_function(config.pipeline.get("complete"), "pipeline.complete")
+        if complete is not None:
+            _ask_app(num, complete, config)
     try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
         _freeze(config)
     except Exception as err:
@@ -69,11 +73,12 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
                      names={JOB_STAGE: job_name(params.get("job_name", "{stage}"), JOB_STAGE, lookup)},
                      folder=sweep_dir / str(num), states={JOB_STAGE: StageState()})
     stages = plan_stages(config.pipeline, config.get("resources"))
-    state_of = _stage_state_function(config.pipeline.get("stage_state"))
+    state_of = _app_function(config.pipeline.get("stage_state"), "pipeline.stage_state")
     return Chain(num=num, overrides=overrides, config=config, stages=stages,
                  names={s.name: job_name(params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
                  folder=sweep_dir / str(num), warnings=gpu_warnings(stages),
-                 states={s.name: state_of(config, s.name) if state_of else StageState() for s in stages})
+                 states={s.name: _ask_app(num, state_of, config, s.name) if state_of else StageState()
+                         for s in stages})
 
 
 def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
@@ -120,15 +125,23 @@ def _freeze(config: DictConfig) -> None:
                 config.hydra[key] = config.hydra[key]
 
 
-def _stage_state_function(path: Optional[str]) -> Any:
-    """The app's `module.function` that tells a stage's state, from the pipeline node's `stage_state`."""
+def _app_function(path: Optional[str], key: str) -> Any:
+    """The app's `module.function` named by a key of its pipeline node (None when it names none)."""
     if not path:
         return None
     module, _, name = str(path).rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise PlanError(f"pipeline.stage_state={path!r} names no function ({err})") from None
+        raise PlanError(f"{key}={path!r} names no function ({err})") from None
+
+
+def _ask_app(num: int, function: Any, *args: Any) -> Any:
+    """An app function's answer; a ValueError it raises (bad input) refuses the launch in one line."""
+    try:
+        return function(*args)
+    except ValueError as err:
+        raise PlanError(f"job {num}: {err}") from None
 
 
 def note_shared(chain: Chain, by_marker: Dict[str, str]) -> None:

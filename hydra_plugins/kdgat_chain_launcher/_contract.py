@@ -10,9 +10,15 @@ An app's config holds a `pipeline` node whose `stages.<name>` nodes carry STAGE_
     resources:           {...}          the user's override for this stage (highest), fields ??? when unset
     effective_resources: ${kdgat_chain.resources:}   what the planner makes of them (for --cfg job --resolve)
 
-Between the last two levels come the config's global `resources` node, when it has one. The
-`pipeline.stage_state` key names a function `(config, stage name) -> StageState` that the
-launcher calls once per stage to skip finished stages and refuse stages that could never run.
+Between the last two levels come the config's global `resources` node, when it has one. Two keys
+of the pipeline node name the app's functions (`module.function`), both optional:
+
+    complete:     (config) -> None, called on each job's composed config before it is planned, to
+                  fill in what composition could not (kdgat: the stages of a `presets` list)
+    stage_state:  (config, stage name) -> StageState, called once per stage, to skip finished stages
+                  and refuse stages that could never run
+
+A ValueError either raises is bad input: the launch is refused with its message, in one line.
 """
 
 import dataclasses

@@ -129,12 +129,14 @@ class LocalBackend(Backend):
         replace_symlink(Path(job["log"]), Path(handle.paths.stdout).name)
         self._save(job, state="RUNNING", pid=handle.job_id)
         print(f"kdgat_chain: job {job['chain']}: stage {job['stage']} running here (log {job['log']})", flush=True)
-        cancelled = False
+        cancelled, shown = False, 0
         while not handle.done():
             if not cancelled and self._requested_cancel(job["job_id"]):
                 handle.cancel()
                 cancelled = True
+            shown = _echo(Path(handle.paths.stdout), shown)
             time.sleep(POLL_S)
+        _echo(Path(handle.paths.stdout), shown)
         try:
             self.results[job["job_id"]] = handle.result()
             state, code = "COMPLETED", "0:0"
@@ -165,6 +167,21 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return "this machine"
+
+
+def _echo(log: Path, offset: int) -> int:
+    """Print the lines a running job has added to its log since `offset`, indented; the new offset."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read()
+    except OSError:
+        return offset
+    complete = text[:text.rfind(b"\n") + 1]
+    for line in complete.decode(errors="replace").splitlines():
+        if line.strip() and "submitit" not in line.split(" - ")[0]:  # submitit's own bookkeeping stays in the log
+            print(f"  | {line}", flush=True)
+    return offset + len(complete)
 
 
 def _alive(pid: Any) -> bool:

@@ -52,6 +52,9 @@ class KdgatChainLauncher(Launcher):
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        # The first folder of the sweep directory's path that this command makes (Hydra's sweeper makes it
+        # after this), so that a launch that submits nothing removes what was made for it and only that.
+        self._made = _first_missing(Path(str(config.hydra.sweep.dir)).absolute())
         # Hydra's sweeper composes every job's config to validate the batch, then we compose each again
         # to plan it; composing is most of a sweep's submit time, so the second asks the first's result.
         loader = hydra_context.config_loader
@@ -69,10 +72,24 @@ class KdgatChainLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         try:
-            return self._launch(job_overrides, initial_job_idx)
+            returns = self._launch(job_overrides, initial_job_idx)
         except LaunchError as err:
+            self._remove_unused_sweep_dir()
             report(err)
             raise
+        if self.params.get("dry_run"):
+            self._remove_unused_sweep_dir()
+        return returns
+
+    def _remove_unused_sweep_dir(self) -> None:
+        """A dry run or a refused launch leaves no folder holding only Hydra's multirun.yaml behind."""
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        made = getattr(self, "_made", None)
+        if made is None or not sweep_dir.is_dir() or {p.name for p in sweep_dir.iterdir()} - {"multirun.yaml"}:
+            return
+        ours = {sweep_dir, sweep_dir / "multirun.yaml", *sweep_dir.parents}
+        if all(p in ours for p in made.rglob("*")):
+            shutil.rmtree(made, ignore_errors=True)
 
     def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
@@ -192,8 +209,8 @@ class KdgatChainLauncher(Launcher):
 
     def _comments(self, chain: Chain, stage: Stage) -> List[str]:
         """What a stage job's script says about itself."""
-        command = shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *chain.overrides,
-                              f"{self.params.get('stage_key', 'stage')}={stage.name}"])
+        command = shlex.join([self.params.get("python") or sys.executable, sys.argv[0], *_config_flags(sys.argv[1:]),
+                              *chain.overrides, f"{self.params.get('stage_key', 'stage')}={stage.name}"])
         return [f"{PREFIX}: stage {stage.name} of job {chain.num} ({chain.names[stage.name]})",
                 f"frozen config: {chain.folder / 'config.yaml'}", f"the same stage by hand: {command}"]
 
@@ -321,6 +338,31 @@ class _submit_lock:
     def __exit__(self, *exc: Any) -> None:
         if self.lock is not None:
             self.lock.release()
+
+
+CONFIG_FLAGS = ("--config-dir", "-cd", "--config-name", "-cn", "--config-path", "-cp")
+
+
+def _config_flags(argv: Sequence[str]) -> List[str]:
+    """The flags of the command line that choose the config (a user's --config-dir, -cn): the same stage by
+    hand needs them too."""
+    out: List[str] = []
+    for i, arg in enumerate(argv):
+        if arg in CONFIG_FLAGS and i + 1 < len(argv):
+            out += [arg, argv[i + 1]]
+        elif arg.split("=", 1)[0] in CONFIG_FLAGS and "=" in arg:
+            out.append(arg)
+    return out
+
+
+def _first_missing(path: Path) -> Optional[Path]:
+    """The topmost folder of `path` that does not exist yet (None when `path` exists)."""
+    missing = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _read(path: str) -> str:

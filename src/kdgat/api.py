@@ -45,14 +45,30 @@ def _hydra(mode: str, overrides: Any, task: Any) -> list:
     """Hydra's own run or multirun of kdgat's config tree, as train.py's `@hydra.main` would start it."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers
 
+    from hydra_plugins.kdgat_chain_launcher import LaunchError
+    from kdgat.config import user_error
+    from kdgat.errors import KdgatError
+
     register_resolvers()
     args = prepare_overrides(list(overrides))
-    with initialize_config_dir(config_dir=str(CONF_DIR), job_name="train", version_base="1.3"):
-        hydra = GlobalHydra.instance().hydra
-        if mode == "run":
-            return [hydra.run(config_name="config", task_function=task, overrides=args)]
-        batches = hydra.multirun(config_name="config", task_function=task, overrides=args)
-        return [ret for batch in batches for ret in batch]
+    before = HydraConfig.instance().cfg  # Hydra leaves its job's config set: later calls must not see it
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), job_name="train", version_base="1.3"):
+            hydra = GlobalHydra.instance().hydra
+            if mode == "run":
+                return [hydra.run(config_name="config", task_function=task, overrides=args)]
+            batches = hydra.multirun(config_name="config", task_function=task, overrides=args)
+            return [ret for batch in batches for ret in batch]
+    except LaunchError:
+        raise
+    except Exception as err:  # what Hydra refuses (an unknown pipeline, an override it cannot apply): one line
+        message = user_error(err)
+        if message is None:
+            raise
+        raise KdgatError(message) from None
+    finally:
+        HydraConfig.instance().cfg = before

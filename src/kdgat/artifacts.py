@@ -43,7 +43,10 @@ NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s"), "stage": STAGE_KEYS}
 
 
 def absolute(path: str | Path) -> Path:
-    return Path(path).expanduser().resolve()
+    """A path of the config made absolute where the command was typed (kdgat.config.command_path)."""
+    from kdgat.config import command_path
+
+    return Path(command_path(path)).resolve()
 
 
 def dataset_dir(cfg: Any) -> Path:

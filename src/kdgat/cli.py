@@ -11,10 +11,11 @@ from kdgat.errors import KdgatError
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from kdgat.console import show_progress
     from kdgat.data import synth
 
     out = synth.generate(Path(args.out), like=args.like, frames=args.frames, seed=args.seed,
-                         overwrite=args.overwrite, progress=not args.quiet)
+                         overwrite=args.overwrite, progress=show_progress(not args.quiet))
     print(f"wrote synthetic {args.like}-like dataset to {out}")
     return 0
 
@@ -137,13 +138,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help page says what it does, as the list of commands does."""
+    return sub.add_parser(name, help=text, description=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kdgat.data.synth import LIKE
 
     parser = argparse.ArgumentParser(prog="kdgat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kdgat {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    synth = sub.add_parser("synth", help="write a synthetic dataset folder in a real dataset's file format")
+    synth = _command(sub, "synth", "write a synthetic dataset folder in a real dataset's file format")
     synth.add_argument("--like", required=True, choices=sorted(LIKE), help="dataset whose format and layout to copy")
     synth.add_argument("--out", required=True, help="dataset folder to create")
     synth.add_argument("--frames", type=int, default=200_000, help="approximate number of frames in all files")
@@ -152,29 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=cmd_synth)
 
-    pipelines = sub.add_parser("pipelines", help="list the pipelines, their stages, needs and default resources")
+    pipelines = _command(sub, "pipelines", "list the pipelines, their stages, needs and default resources")
     pipelines.set_defaults(func=cmd_pipelines)
 
-    status = sub.add_parser("status", help="what became of a submitted sweep's jobs (default: the newest)")
+    status = _command(sub, "status", "what became of a submitted sweep's jobs (default: the newest)")
     status.add_argument("sweep", nargs="?", help="sweep directory (holds manifest.json)")
     status.set_defaults(func=cmd_status)
-    cancel = sub.add_parser("cancel", help="cancel a sweep's jobs, or one stage and what depends on it")
+    cancel = _command(sub, "cancel", "cancel a sweep's jobs, or one stage and what depends on it")
     cancel.add_argument("sweep", nargs="?", help="sweep directory (default: the newest)")
     cancel.add_argument("--stage", help="only this stage and the stages that need it")
     cancel.set_defaults(func=cmd_cancel)
-    report = sub.add_parser("report", help="a sweep's stage metrics as Markdown, CSV and figures (default: the newest)")
+    report = _command(sub, "report", "a sweep's stage metrics as Markdown, CSV and figures (default: the newest)")
     report.add_argument("sweep", nargs="?", help="sweep directory (holds <job num>/config.yaml or .hydra/config.yaml)")
     report.set_defaults(func=cmd_report)
-    logs = sub.add_parser("logs", help="show a stage's SLURM log")
+    logs = _command(sub, "logs", "show a stage's SLURM log")
     logs.add_argument("sweep", help="sweep directory")
     logs.add_argument("stage")
     logs.add_argument("--chain", type=int, help="the job number, when the sweep has several chains")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing as the log grows")
     logs.set_defaults(func=cmd_logs)
 
-    data = sub.add_parser("data", help="inspect CAN datasets")
+    data = _command(sub, "data", "inspect CAN datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    info = data_sub.add_parser("info", help="formats, frames, injected and bad rows per file of a dataset folder")
+    info = _command(data_sub, "info", "formats, frames, injected and bad rows per file of a dataset folder")
     info.add_argument("dir")
     info.add_argument("--window", type=int, default=100)
     info.add_argument("--stride", type=int, default=100)
@@ -182,10 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kdgat")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    from kdgat.console import setup_command_line
     from kdgat.sweeps import NotASweep
 
     args = build_parser().parse_args(argv)
+    setup_command_line()
     try:
         return args.func(args)
     except NotASweep as err:  # a wrong argument, as argparse's own usage errors: exit status 2

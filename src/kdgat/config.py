@@ -14,9 +14,17 @@ from pathlib import Path
 
 from kdgat.custom import stage_overrides
 from kdgat.errors import KdgatError
-from kdgat.stages.registry import PRESETS
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def command_path(path: object) -> str:
+    """`path` made absolute against the folder the command was typed in: Hydra's original working directory
+    when a Hydra job runs (in-process with hydra.job.chdir=true, or a stage job started in another folder),
+    else the process's own. So a relative path means what it meant where the user typed it."""
+    from hydra.utils import to_absolute_path
+
+    return to_absolute_path(os.path.expanduser(str(path)))
 _UNIQUE = f"{os.getpid()}{secrets.token_hex(2)}"
 
 
@@ -28,86 +36,72 @@ def register_resolvers() -> None:
     from hydra_plugins.kdgat_chain_launcher import register_resolvers as register_launcher_resolvers
     from kdgat.stages.registry import store_presets
 
-    OmegaConf.register_new_resolver("kdgat.abspath", lambda p: str(Path(str(p)).expanduser().absolute()),
-                                    replace=True)
+    OmegaConf.register_new_resolver("kdgat.abspath", command_path, replace=True)
     # One token per process: the sweep directory of two submissions in the same second differs.
     OmegaConf.register_new_resolver("kdgat.unique", lambda: _UNIQUE, replace=True)
     register_launcher_resolvers()
     store_presets()
 
 
-CHECKED_GROUPS = ("pipeline", "dataset")
-
-
 def compose(overrides: list[str], resolve: bool = True):
-    """The job config `python train.py OVERRIDES` would run, composed without running anything."""
+    """The job config `python train.py OVERRIDES` would run (custom stages included), composed without
+    running anything; bad input raises a KdgatError with the command line's one-line message."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
+    from kdgat.custom import complete
+
     register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=prepare_overrides(list(overrides)))
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=prepare_overrides(list(overrides)))
+    except Exception as err:
+        message = user_error(err)
+        if message is None:
+            raise
+        raise KdgatError(message) from None
+    complete(cfg)
     if resolve:
         OmegaConf.resolve(cfg)
     return cfg
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
-
-
-def default_choice(group: str) -> str:
-    import yaml
-
-    for item in yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"]:
-        if isinstance(item, dict) and group in item:
-            return item[group]
-    raise KeyError(group)
-
-
 def prepare_overrides(args: list[str]) -> list[str]:
-    """The command-line overrides, checked, with a custom pipeline's stages added."""
+    """The command-line overrides, with a custom pipeline's presets added as stages (kdgat.custom), so that
+    each composes like a named pipeline's stage and takes `pipeline.stages.<name>...` overrides."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parser = OverridesParser.create()
-    try:
-        parsed = parser.parse_overrides(args)
-    except Exception:
-        raise KdgatError(_syntax_error(parser, args)) from None
-    choices: dict[str, list[str]] = {}
-    presets = None
-    for override in parsed:
-        key = override.key_or_group
-        if key in CHECKED_GROUPS and override.package is None and not override.is_delete():
-            values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
-            for value in values:
-                if value not in group_options(key):
-                    raise KdgatError(f"unknown {key} {value!r}; choose one of: {', '.join(group_options(key))}")
-            choices[key] = values
-        elif key == "pipeline.presets":
-            if override.is_sweep_override():
-                raise KdgatError("pipeline.presets cannot be swept; give one list per command")
-            presets = override.value()
-    pipelines = choices.get("pipeline") or [default_choice("pipeline")]
-    if presets is None:
-        if "custom" in pipelines:
-            raise KdgatError("pipeline=custom needs its stages: add 'pipeline.presets=[autoencoder,gat_normal,fusion]' "
-                             f"(presets: {', '.join(PRESETS)})")
+    given = [a for a in args if a.split("=", 1)[0] == "pipeline.presets"]
+    if not given:
         return args
-    if pipelines != ["custom"]:
-        raise KdgatError("pipeline.presets is only read by pipeline=custom")
-    return args + stage_overrides(presets, choices.get("dataset") or [default_choice("dataset")],
-                                  group_options("dataset"))
+    try:
+        override = OverridesParser.create().parse_overrides(given[-1:])[0]
+    except Exception as err:
+        raise KdgatError(user_error(err) or str(err)) from None
+    if override.is_sweep_override():
+        raise KdgatError("pipeline.presets cannot be swept; give one list per command")
+    return args + stage_overrides(override.value())
 
 
-def _syntax_error(parser, args: list[str]) -> str:
-    """Hydra's complaint about the first override it cannot parse, on one line (Hydra's own takes several)."""
-    for arg in args:
-        try:
-            parser.parse_overrides([arg])
-        except Exception as err:
-            reason = str(err).splitlines()[0].strip()
-            return (f"cannot read the override {arg!r} ({reason}); quote a value that holds spaces, newlines or "
-                    f"characters such as $ ( ) ; ` as key='value' (see Hydra's override grammar)")
-    return f"cannot read the overrides {' '.join(args)!r}"
+def user_error(err: Exception) -> str | None:
+    """One line for what Hydra refuses in a command line (an unknown pipeline or dataset, an override it cannot
+    read or apply), naming what exists in Hydra's own search path; None for anything else (a bug)."""
+    from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options is not None:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        if group:
+            return f"unknown {group} {name!r}; choose one of: {', '.join(sorted(err.options))}"
+    if isinstance(err, OverrideParseException):
+        return (f"cannot read the override {err.override!r} ({str(err).splitlines()[0].strip()}); quote a value "
+                "that holds spaces, newlines or characters such as $ ( ) ; ` as key='value' (see Hydra's override "
+                "grammar)")
+    if isinstance(err, CompactHydraException):
+        return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return None
+
+
+def group_options(group: str) -> list[str]:
+    """The options kdgat's own conf/ offers for a group (a user's --config-dir may add more)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))

@@ -55,11 +55,16 @@ class Row:
 # ---------------------------------------------------------------- a chain's config
 
 def load_config(path: Path) -> Any:
+    """A chain's config: the launcher's (frozen, complete) or Hydra's own (unresolved: its paths pinned to
+    where the job ran, and a `presets` pipeline's stages filled in, as the job's own run did)."""
     from omegaconf import OmegaConf
+
+    from kdgat.custom import complete
 
     cfg = OmegaConf.load(path)
     if path.parent.name == ".hydra":
         _pin_paths(cfg, path.parent / "hydra.yaml")
+        complete(cfg)
     return cfg
 
 

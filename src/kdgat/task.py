@@ -6,12 +6,22 @@ pipeline runs here, one after another, each skipped when already trained.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
 
-from hydra_plugins.kdgat_chain_launcher import PlanError, Stage, plan_stages, replace_symlink
+from hydra_plugins.kdgat_chain_launcher import (
+    PlanError,
+    Stage,
+    plan_stages,
+    replace_symlink,
+)
+from kdgat.console import show_progress
 from kdgat.errors import KdgatError
+
+log = logging.getLogger(__name__)
+DEVICES = ("auto", "cuda", "cpu")
 
 
 def selected_stages(cfg: Any) -> list[Stage]:
@@ -25,10 +35,10 @@ def selected_stages(cfg: Any) -> list[Stage]:
     return [s for s in stages if s.name == cfg.stage]
 
 
-def run(cfg: Any) -> None:
+def run(cfg: Any) -> dict[str, dict]:
     """Entry point for train.py: a user error becomes one line and exit status 1."""
     try:
-        run_stages(cfg)
+        return run_stages(cfg)
     except (KdgatError, PlanError) as err:
         print(f"kdgat: error: {err}", file=sys.stderr, flush=True)
         sys.exit(1)
@@ -37,16 +47,23 @@ def run(cfg: Any) -> None:
 def run_stages(cfg: Any) -> dict[str, dict]:
     """Every selected stage, in order (each skipped when already trained); their metrics by name."""
     from kdgat import artifacts
+    from kdgat.custom import complete
     from kdgat.data.locate import ensure_dataset
     from kdgat.seeding import seed_everything
 
+    complete(cfg)
+    if cfg.train.device not in DEVICES:
+        raise KdgatError(f"train.device={cfg.train.device!r}; use one of {', '.join(DEVICES)}")
     stages = selected_stages(cfg)
+    finished = _finished(cfg, stages)
+    if finished is not None:  # nothing to train: no need to read the data
+        return finished
     if cfg.stage is not None and os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID"):
         import submitit  # present in every job the launcher submits
 
         replace_symlink(artifacts.stage_log_link(cfg, cfg.stage), submitit.JobEnvironment().paths.stdout)
     seed_everything(cfg.seed)
-    root = ensure_dataset(cfg.dataset, artifacts.dataset_dir(cfg), progress=cfg.progress)
+    root = ensure_dataset(cfg.dataset, artifacts.dataset_dir(cfg), progress=show_progress(cfg.progress))
     for stage in stages:  # a missing input trained elsewhere (the student's teacher) stops us before any work
         artifacts.stage_inputs(cfg, stage.name)
     data = prepare_data(cfg, root)
@@ -61,4 +78,25 @@ def prepare_data(cfg: Any, root: Any) -> Any:
 
     p = cfg.preprocess
     return prepare(root, artifacts.cache_dir(cfg), window=p.window, stride=p.stride, val_fraction=p.val_fraction,
-                   seed=p.split_seed, progress=cfg.progress)
+                   seed=p.split_seed, progress=show_progress(cfg.progress))
+
+
+def _finished(cfg: Any, stages: list[Stage]) -> dict[str, dict] | None:
+    """Each stage's metrics when every one is already trained (and intact); None when one needs training."""
+    import json
+
+    from kdgat import artifacts
+
+    metrics = {}
+    for stage in stages:
+        try:
+            art = artifacts.stage_artifacts(cfg, stage.name)
+        except KdgatError:
+            return None
+        if not art.done():
+            return None
+        metrics[stage.name] = json.loads(art.metrics.read_text())
+    for stage in stages:
+        log.info(f"stage {stage.name} is already trained ({artifacts.stage_artifacts(cfg, stage.name).dir}); "
+                 "skipping it")
+    return metrics

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import logging
 import math
 import os
 import sys
@@ -24,6 +25,8 @@ import torch
 
 from kdgat.atomic import digest_path, write_bytes_atomic, write_text_atomic
 from kdgat.errors import KdgatError
+
+log = logging.getLogger(__name__)
 
 
 def usable_cpus() -> int:
@@ -110,7 +113,7 @@ def fit(job: Fit) -> dict[str, Any]:
     stale = state["stale"] if state else 0
     history: dict[str, list[float]] = state["history"] if state else {}
     if state:
-        print(f"kdgat: {job.desc}: resuming after epoch {start} of {job.epochs} from {job.checkpoint}", flush=True)
+        log.info(f"{job.desc}: resuming after epoch {start} of {job.epochs} from {job.checkpoint}")
 
     def batches(iterable: Iterable) -> Iterable:
         return tqdm(iterable, desc=f"{job.desc} epoch {epoch + 1}/{job.epochs}", unit="batch", leave=False,
@@ -139,8 +142,7 @@ def fit(job: Fit) -> dict[str, Any]:
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(job.model.state_dict())
         stale = 0 if better else stale + 1
-        print(f"kdgat: {job.desc} epoch {epoch + 1}/{job.epochs}: "
-              + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+        log.info(f"{job.desc} epoch {epoch + 1}/{job.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
         save_tensors(job.checkpoint, {
             "epoch": epoch, "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
             "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
@@ -183,8 +185,8 @@ def _resume(job: Fit, scheduler: torch.optim.lr_scheduler.LRScheduler | None) ->
         torch.set_rng_state(state["rng"])
     except Exception as err:  # a damaged, truncated or foreign file: start over rather than load it
         why = str(err) if isinstance(err, KdgatError) else type(err).__name__
-        print(f"kdgat: {job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({why}); "
-              "starting from epoch 1", file=sys.stderr, flush=True)
+        log.warning(f"{job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({why}); "
+                    "starting from epoch 1")
         job.checkpoint.unlink(missing_ok=True)
         digest_path(job.checkpoint).unlink(missing_ok=True)
         return None

@@ -48,9 +48,8 @@ def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_pro
                  "#SBATCH --job-name=fusion_hcrl_sa", "#SBATCH --kill-on-invalid-dep=yes",
                  "stage=curriculum"):
         assert line in out.stdout, line
-    assert [p.name for p in (tmp_path / "sweep").iterdir()] == ["multirun.yaml"]
-    assert not (tmp_path / "experimentruns").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
-        "data", "sweep"]
+    # nothing written: not even the sweep folder Hydra made for its multirun.yaml
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     if HAS_SLURM:
         assert "sbatch --test-only: ok" in out.stdout
         assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == queue_before
@@ -580,3 +579,30 @@ def test_a_dry_run_of_a_sweep_says_which_stages_would_be_arrays(tmp_path):
     off = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c", "hydra.launcher.dry_run=true",
                   "hydra.launcher.array=false", f"hydra.sweep.dir={tmp_path}/s2", cwd=tmp_path)
     assert "would submit 9 jobs in 9 submissions\n" in off.stdout
+
+
+@on_slurm
+def test_a_users_own_configs_and_relative_paths_on_the_cluster(tmp_path):
+    """`--config-dir` with the user's pipeline (a presets list) and dataset, a relative dataset.path: the
+    stage jobs run where the command was typed, with its version base (no chdir), and log to train.log."""
+    from kdgat.data import synth
+
+    synth.generate(tmp_path / "captures" / "mycan", like="set_01", frames=20_000, seed=2, progress=False)
+    conf = tmp_path / "myconf"
+    (conf / "pipeline").mkdir(parents=True)
+    (conf / "dataset").mkdir()
+    (conf / "pipeline" / "quick.yaml").write_text("name: quick\npresets: [autoencoder, curriculum]\nstages: {}\n")
+    (conf / "dataset" / "mycan.yaml").write_text("name: mycan\nsource: null\npath: ${paths.data}/mycan\n"
+                                                 "synthetic: null\n")
+    out = run_train("--config-dir", str(conf), "pipeline=quick", "dataset=mycan", "dataset.path=captures/mycan",
+                    "train.max_epochs=1", "resources.cpus=2", "resources.gpus=0", "hydra/launcher=kdgat_chain",
+                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ids = job_ids(tmp_path / "sweep")
+    assert set(states(list(ids.values()), deadline_s=600).values()) == {"COMPLETED"}
+    for stage in ("autoencoder", "curriculum"):
+        folder = tmp_path / "sweep" / "0" / stage
+        assert f"{stage} epoch 1/1" in (folder / "train.log").read_text()
+        slurm_log = next((folder / ".submitit").glob("*_0_log.out")).read_text()
+        assert "change working directory" not in slurm_log
+    assert not list(tmp_path.rglob("???"))

@@ -133,7 +133,7 @@ def test_constant_rate_and_unknown_schedule(tmp_path):
     assert "\n" not in str(err.value) and rates == []  # one line, before any training
 
 
-def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, capsys):
+def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, caplog):
     """A checkpoint written before the scheduler's state was saved cannot give the rates: it is set aside."""
     from kdgat.training import fit, load_tensors, save_tensors
 
@@ -145,4 +145,4 @@ def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, capsys):
     rates = []
     assert fit(_job(checkpoint, "cosine", rates, epochs=3))["resumed_from_epoch"] == 0
     assert rates == _cosine(3)
-    assert "ignoring unreadable checkpoint" in capsys.readouterr().err
+    assert "ignoring unreadable checkpoint" in caplog.text

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from kdgat.data.synth_record import read_record
 from kdgat.errors import KdgatError
+
+log = logging.getLogger(__name__)
 
 
 def missing_dataset_message(name: str, path: Path, source: str | None) -> str:
@@ -35,8 +38,8 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         with locked(path):
             if not path.exists():  # another job may have made it while we waited
-                print(f"kdgat: generating synthetic dataset {dataset.name} ({wanted['frames']} frames, "
-                      f"like {wanted['like']}) in {path}", flush=True)
+                log.info(f"generating synthetic dataset {dataset.name} ({wanted['frames']} frames, "
+                         f"like {wanted['like']}) in {path}")
                 generator.generate(path, like=wanted["like"], frames=wanted["frames"], seed=wanted["seed"],
                                    progress=progress)
     problem = synthetic_mismatch(dataset, path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -13,9 +13,12 @@ import torch
 
 from kdgat import artifacts
 from kdgat.artifacts import StageArtifacts
+from kdgat.console import show_progress
 from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES
 from kdgat.data.graphset import GraphSet
 from kdgat.training import Fit, configure, fit, load_tensors, save_tensors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,7 +55,7 @@ class StageRun:
         return fit(Fit(model=model, optimizer=optimizer, train_epoch=lambda e, bar: train_epoch(e, bar, optimizer),
                        validate=validate, monitor=monitor, mode=mode, epochs=self.epochs,
                        patience=self.cfg.train.patience, checkpoint=self.art.checkpoint, desc=self.name,
-                       progress=self.cfg.progress, slow_epoch_s=float(self.cfg.train.slow_epoch_s),
+                       progress=show_progress(self.cfg.progress), slow_epoch_s=float(self.cfg.train.slow_epoch_s),
                        lr_schedule=str(self.cfg.train.lr_schedule)))
 
 
@@ -112,16 +115,15 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
     art.dir.mkdir(parents=True, exist_ok=True)
     with locked(art.dir, timeout=7 * 24 * 3600):
         if art.done():
-            print(f"kdgat: stage {name} is already trained ({art.dir}); skipping it", flush=True)
+            log.info(f"stage {name} is already trained ({art.dir}); skipping it")
             return json.loads(art.metrics.read_text())
         if art.marker.is_file():  # finished once, but its files no longer match what it wrote
-            print(f"kdgat: stage {name} was trained, but {art.damage()}: training it again", file=sys.stderr, flush=True)
+            log.warning(f"stage {name} was trained, but {art.damage()}: training it again")
             art.marker.unlink()
         device = configure(cfg.train.device, cfg.seed)
         run = StageRun(cfg=cfg, name=name, node=cfg.pipeline.stages[name], art=art, inputs=inputs, data=data,
                        device=device)
-        print(f"kdgat: stage {name} ({run.node.preset}) on {device}, {torch.get_num_threads()} threads, "
-              f"writing {art.dir}", flush=True)
+        log.info(f"stage {name} ({run.node.preset}) on {device}, {torch.get_num_threads()} threads, writing {art.dir}")
         t0 = time.perf_counter()
         metrics = train(run)
         # The process's peak resident memory so far (KiB on Linux): a stage's own when it runs alone, as a
@@ -134,7 +136,7 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
         write_json_atomic(art.metrics, metrics)
         _figures(run, metrics)
         artifacts.finish(cfg, art, inputs, {"seconds": metrics["seconds"]})
-    print(f"kdgat: stage {name} trained: {summary_line(metrics)}", flush=True)
+    log.info(f"stage {name} trained: {summary_line(metrics)}")
     return metrics
 
 
@@ -154,6 +156,3 @@ def _figures(run: StageRun, metrics: dict[str, Any]) -> None:
         plots.confusion_matrix(m["confusion_matrix"], run.art.dir / f"confusion_{split}.png",
                                f"{run.name}: {split}")
 
-
-def log(message: str) -> None:
-    print(f"kdgat: {message}", file=sys.stderr, flush=True)

@@ -117,7 +117,7 @@ def generate(
     if out.exists() and not out.is_dir():
         raise KdgatError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise KdgatError(f"{out} already exists and is not empty; pass overwrite=True to replace it")
+        raise KdgatError(f"{out} already exists and is not empty; give --overwrite to replace it")
 
     streams = np.random.SeedSequence(seed).spawn(len(FOLDERS) + 1)
     profile = make_profile(np.random.default_rng(streams[0]))
