@@ -48,6 +48,17 @@ def job_ids(sweep: Path) -> dict:
     return {(c.num, s.stage): s.job_id for c in read_manifest(sweep).chains for s in c.stages}
 
 
+def guards(sweep: Path) -> list:
+    """The retry guard jobs of a launched sweep: the launcher's, and any a guard submitted."""
+    from hydra_plugins.kdgat_chain_launcher import read_attempts, read_manifest
+
+    found = []
+    for chain in read_manifest(sweep).chains:
+        found += [chain.guard] if chain.guard else []
+        found += [a.guard for a in read_attempts(sweep / str(chain.num)) if a.guard and a.guard not in found]
+    return found
+
+
 def states(ids, deadline_s: float = 240, until=FINAL) -> dict:
     """sacct's state of each job, polled until every one is in `until` or the deadline passes."""
     deadline = time.monotonic() + deadline_s

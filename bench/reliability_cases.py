@@ -31,7 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cluster import HAS_SLURM, ROOT, cancel, job_ids, run_app, run_train, squeue, states, statuses
+from cluster import (
+    HAS_SLURM,
+    ROOT,
+    cancel,
+    guards,
+    job_ids,
+    run_app,
+    run_train,
+    squeue,
+    states,
+    statuses,
+)
+
+from hydra_plugins.kdgat_chain_launcher import read_attempts
 
 LOCAL_SLURM = ROOT / "scripts" / "local-slurm.sh"
 TINY = ("dataset.synthetic.frames=20000", "train.max_epochs=1", "progress=false")  # a stage in seconds
@@ -301,9 +314,11 @@ def shell_values_in_names_and_paths(box: Sandbox) -> Result:
 # ------------------------------------------------------------------ faults on the cluster
 
 def _finish(box: Sandbox, sweep: Path, deadline_s: float = 120) -> dict[str, str]:
-    """{stage: final state} of every job the sweep submitted (chain 0)."""
+    """{stage: final state} of every job the sweep submitted (chain 0), once they and the retry guards
+    watching them have ended."""
     ids = {stage: job for (_, stage), job in job_ids(sweep).items() if job != "-"}
     final = states(list(ids.values()), deadline_s=deadline_s)
+    states(guards(sweep), deadline_s=deadline_s)
     return {stage: final[job] for stage, job in ids.items()}
 
 
@@ -559,6 +574,78 @@ def damaged_model(box: Sandbox) -> Result:
     return result
 
 
+def out_of_memory(extra: tuple, hold_mb: int, expect_retried: bool) -> Callable[[Sandbox], Result]:
+    """The VGAE of a tiny curriculum_only chain holds `hold_mb` beyond what its 2G (or less) allows and is killed
+    by the cluster's memory accounting. Retried with more memory, it completes with the stage after it, the
+    attempts visible in sacct and status; or, when no retry can give it enough, the chain stops, status says
+    why, and nothing is left queued."""
+    def case(box: Sandbox) -> Result:
+        out = box.train("pipeline=curriculum_only", *TINY, f"train.test_hold_mem_mb={hold_mb}", "resources.cpus=2",
+                        "resources.gpus=0", *extra, LAUNCH, timeout=300)
+        result = Result()
+        if not result.check(out.returncode == 0, f"submitting failed: {error_lines(out.stderr)[-3:]}"):
+            return result
+        sweep = box.sweep()
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:  # until every guard has ended without making another attempt
+            known = guards(sweep)
+            states(known, deadline_s=600)
+            if guards(sweep) == known:
+                break
+        told, rows = status_rows(box, sweep)
+        vgae = rows.get("autoencoder", "")
+        tried = read_attempts(sweep / "0")
+        history = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobName,State", "--name",
+                                  "autoencoder_synthetic", "-j", ",".join(a.jobs["autoencoder"] for a in tried)],
+                                 capture_output=True, text=True).stdout.split()
+        if expect_retried:
+            final = {line.split()[1]: line.split()[3] for line in told.stdout.splitlines()[2:] if len(line.split()) > 3}
+            result.did = f"attempts {len(tried)}; " + ", ".join(f"{s} {v}" for s, v in final.items())
+            result.check(final == {"autoencoder": "COMPLETED", "curriculum": "COMPLETED"}, f"status: {final}")
+            result.check(re.search(r"attempt 2: stage autoencoder: 4G after OUT_OF_MEMORY at 2G", vgae) is not None,
+                         f"status does not tell the attempts: {vgae!r}")
+            result.check(history[:1] == ["autoencoder_synthetic|FAILED"] and history[-1:] == [
+                "autoencoder_synthetic|COMPLETED"], f"sacct's attempts of the VGAE: {history}")
+        else:
+            result.did = f"attempts {len(tried)}; status: " + (vgae.split("not retried: ")[-1][:70] if vgae else "?")
+            result.check(len(tried) == 2 and "no oom retry left" in vgae, f"status of the VGAE: {vgae!r}")
+        return result
+    return case
+
+
+def out_of_time(box: Sandbox) -> Result:
+    """A stage out of time on its last allowed run (max_num_timeout=0: its first) is submitted again with 1.5x
+    its walltime by the chain's guard, and resumes from the checkpoint of its last finished epoch."""
+    out = box.train("pipeline=custom", "pipeline.presets=[autoencoder]", "dataset.synthetic.frames=20000",
+                    "train.max_epochs=3", "train.slow_epoch_s=20", "progress=false", "resources.walltime='2'",
+                    "resources.cpus=2", "resources.gpus=0", "hydra.launcher.max_num_timeout=0",
+                    "hydra.launcher.signal_delay_s=90", LAUNCH, timeout=120)
+    result = Result()
+    if not result.check(out.returncode == 0, f"submitting failed: {error_lines(out.stderr)[-3:]}"):
+        return result
+    sweep = box.sweep()
+    first = job_ids(sweep)[(0, "autoencoder")]
+    ended = states([first], deadline_s=300)
+    deadline = time.monotonic() + 600
+    tried = []
+    while time.monotonic() < deadline and len(tried) < 2:
+        time.sleep(5)
+        tried = read_attempts(sweep / "0")
+    if not result.check(len(tried) == 2, f"no retry after {ended}: {[a.outcome for a in tried]}"):
+        return result
+    second = tried[1].jobs["autoencoder"]
+    final = states([second], deadline_s=600)[second]
+    states([tried[1].guard], deadline_s=120)
+    log = (box.work / "experimentruns" / "slurm_runs" / "synthetic" / "autoencoder.log").read_text()
+    resumed = re.findall(r"resuming after epoch (\d+) of 3", log)
+    result.did = f"first {ended[first]}; retried with {tried[1].requests['autoencoder']['walltime']}, {final}; " \
+                 f"resumed after epoch {', '.join(resumed) or '-'}"
+    result.check(ended[first] == "FAILED" and final == "COMPLETED", f"states: {ended[first]}, then {final}")
+    result.check(tried[1].requests["autoencoder"]["walltime"] == "00:03:00", f"request: {tried[1].requests}")
+    result.check(bool(resumed), "the retried stage did not resume from its checkpoint")
+    return result
+
+
 # ------------------------------------------------------------------ the catalogue
 
 WALLTIME_FORMS = "HH:MM:SS"  # named by every walltime error, with MM and D-HH:MM:SS
@@ -607,6 +694,13 @@ CASES: list[Case] = [
     Case("slurmd killed and restarted mid-stage", "fault", "cluster", daemon_restart("slurmd")),
     Case("sacct unavailable", "fault", "cluster", sacct_unavailable),
     Case("two identical submissions at once", "fault", "cluster", identical_submissions),
+    Case("stage killed for memory", "fault", "cluster",
+         out_of_memory(("pipeline.stages.autoencoder.resources.mem=2G", "hydra.launcher.retry.mem_factor=2"),
+                       2048, expect_retried=True)),
+    Case("memory beyond every retry", "fault", "cluster",
+         out_of_memory(("pipeline.stages.autoencoder.resources.mem=1G", "hydra.launcher.retry.oom=1"),
+                       3072, expect_retried=False)),
+    Case("out of time after its requeues", "fault", "cluster", out_of_time),
     Case("damaged checkpoint and data cache", "fault", "time", damaged_checkpoint_and_cache),
     Case("damaged model of a finished stage", "fault", "time", damaged_model),
 ]

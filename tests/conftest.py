@@ -22,6 +22,7 @@ from cluster import (  # noqa: E402,F401  (re-exported for the tests)
     HAS_SLURM,
     ROOT,
     cancel,
+    guards,
     job_ids,
     kdgat,
     run_app,
@@ -61,3 +62,16 @@ def torch_probe(tmp_path_factory):
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(probe), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+@pytest.fixture(autouse=True)
+def no_guard_left_behind(request):
+    """A cluster test that cancels its stage jobs by hand would leave their retry guard to run for nothing on
+    the shared cluster: it is cancelled when the test ends."""
+    watched = HAS_SLURM and request.node.get_closest_marker("slurm") and "tmp_path" in request.fixturenames
+    folder = str(request.getfixturevalue("tmp_path")) if watched else None
+    yield
+    if folder is None:
+        return
+    rows = (line.split("|", 2) for line in squeue("-o", "%i|%j|%Z").splitlines() if line.count("|") >= 2)
+    cancel([job for job, name, workdir in rows if name.startswith("guard_") and folder in workdir])

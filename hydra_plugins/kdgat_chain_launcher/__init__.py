@@ -18,11 +18,13 @@ from hydra_plugins.kdgat_chain_launcher._backend import (  # noqa: F401
 from hydra_plugins.kdgat_chain_launcher._contract import (  # noqa: F401
     MANIFEST,
     STAGE_KEYS,
+    Attempt,
     ChainRecord,
     Manifest,
     StageNode,
     StageRecord,
     StageState,
+    read_attempts,
     read_manifest,
     write_manifest,
 )

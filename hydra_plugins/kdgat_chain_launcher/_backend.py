@@ -72,10 +72,12 @@ class Backend:
 
     cluster = ""
     writes = True  # False: nothing may be written or submitted (a dry run)
+    guards = False  # True: it can run the retry guard of a chain (submit_guard)
 
     def __init__(self, params: Mapping[str, Any], sweep_dir: Path) -> None:
         self.params = params
         self.sweep_dir = sweep_dir
+        self.snapshot: Optional[Path] = None  # the launcher's copy of the code, when it makes one
 
     def check(self, submissions: Sequence[Submission]) -> List[str]:
         """Why the backend could never run some of these jobs, one line each; [] when it could."""
@@ -96,6 +98,11 @@ class Backend:
         """Whether a job recorded by some launch (`<marker>.queued`: job_id, sweep_dir, cluster) is still
         queued or running here, so that a new launch may wait on it instead of submitting it again."""
         return False
+
+    def submit_guard(self, chain_dir: Path, number: int, jobs: Sequence[str], name: str) -> Optional[str]:
+        """A job that retries a chain's stages with more memory or time when they run out (_guard.py); None
+        where the backend has no such thing (this machine: nothing kills a stage for its memory here)."""
+        return None
 
     def finish(self) -> Dict[str, Any]:
         """After the last submit: a local backend runs its jobs and returns what each returned, by id."""

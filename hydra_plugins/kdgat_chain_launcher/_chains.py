@@ -42,6 +42,8 @@ class Chain:
     job_ids: Dict[str, str] = field(default_factory=dict)
     logs: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # stage -> log, script
     pickled: Optional[bytes] = None  # the config, pickled once for all its stage jobs
+    stage_jobs: Dict[str, Any] = field(default_factory=dict)  # stage -> what its job runs (a StageJob)
+    guard: Optional[str] = None  # the job that retries the chain's stages (out of memory, out of time)
 
     def marker(self, stage: str) -> Optional[str]:
         return self.states.get(stage, StageState()).marker

@@ -104,6 +104,51 @@ class ChainRecord:
     num: int  # Hydra's job number: the sweep's <num> folder
     overrides: List[str]
     stages: List[StageRecord]
+    guard: str = ""  # the job that retries the chain's stages after an out-of-memory or last timeout
+
+
+@dataclass
+class Attempt:
+    """One try of a chain's stages: the launcher's submission (number 1), or a guard's retry of a failed
+    stage with everything after it. One file each, `<sweep>/<num>/retry/attempt-<number>.json`, written
+    once by whoever submitted it, so that guards finishing together never write the same file."""
+
+    number: int
+    jobs: Dict[str, str]  # stage -> its job in this attempt (stages not tried again keep earlier ones)
+    logs: Dict[str, str]  # stage -> its log
+    requests: Dict[str, Dict[str, Any]]  # stage -> {walltime, mem, cpus, gpus, partition} of this attempt
+    retries: Dict[str, int] = field(default_factory=dict)  # per stage, "<stage>:oom" / "<stage>:timeout" -> done
+    guard: str = ""  # the guard job watching this attempt's jobs
+    cause: str = ""  # why it exists: "stage fusion: 144G after OUT_OF_MEMORY at 96G (job 123)"
+    outcome: str = ""  # written by the guard into outcome-<number>.json: what became of this attempt
+
+
+RETRY_DIR = "retry"
+
+
+def attempt_path(chain_dir: Path, number: int, kind: str = "attempt") -> Path:
+    return Path(chain_dir) / RETRY_DIR / f"{kind}-{number}.json"
+
+
+def write_attempt(chain_dir: Path, attempt: Attempt) -> None:
+    write_text_atomic(attempt_path(chain_dir, attempt.number), json.dumps(dataclasses.asdict(attempt), indent=1) + "\n")
+
+
+def write_outcome(chain_dir: Path, number: int, outcome: str) -> None:
+    """What the guard of attempt `number` found and did, in words."""
+    write_text_atomic(attempt_path(chain_dir, number, "outcome"), json.dumps({"outcome": outcome}) + "\n")
+
+
+def read_attempts(chain_dir: Path) -> List[Attempt]:
+    """A chain's attempts in order, each with its guard's outcome when there is one; [] without retries."""
+    attempts = []
+    for path in sorted((Path(chain_dir) / RETRY_DIR).glob("attempt-*.json"), key=lambda p: int(p.stem[8:])):
+        attempt = Attempt(**json.loads(path.read_text()))
+        outcome = attempt_path(chain_dir, attempt.number, "outcome")
+        if outcome.is_file():
+            attempt.outcome = json.loads(outcome.read_text())["outcome"]
+        attempts.append(attempt)
+    return attempts
 
 
 @dataclass

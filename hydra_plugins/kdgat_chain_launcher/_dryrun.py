@@ -13,6 +13,7 @@ class DryRunBackend(SlurmBackend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._scripts: List[tuple] = []
+        self._guards: List[tuple] = []
 
     def check(self, submissions: Sequence[Submission]) -> List[str]:
         return []  # each script's own verdict is printed with it
@@ -25,6 +26,10 @@ class DryRunBackend(SlurmBackend):
         if submission.array:
             return [Queued(f"<{stage}>_{i}", log) for i in range(len(submission.tasks))]
         return [Queued(f"<{stage}>", log)]
+
+    def submit_guard(self, chain_dir: Any, number: int, jobs: Sequence[str], name: str) -> str:
+        self._guards.append((name, list(jobs)))
+        return f"<guard_{name}>"
 
     def finish(self) -> Dict[str, Any]:
         verdicts = test_only([script for _, script in self._scripts])
@@ -39,6 +44,9 @@ class DryRunBackend(SlurmBackend):
               (f" ({len(arrays)} arrays: " + "; ".join(
                   f"{s.stage.name} of jobs {','.join(str(t.chain) for t in s.tasks)}" for s in arrays) + ")"
                if arrays else ""))
+        if self._guards:
+            print(f"kdgat_chain: and {len(self._guards)} retry guard jobs (one per chain: out of memory or time, "
+                  f"retry policy {self.params.get('retry')})")
         print("kdgat_chain: dry run: nothing submitted, nothing written")
         return {}
 

@@ -66,11 +66,27 @@ FIELDS: Tuple[Field, ...] = (
 )
 NAMES = tuple(f.name for f in FIELDS)
 
+# Settings that are mappings, merged key by key across the levels: any other sbatch option (e.g.
+# {constraint: a100}) and the retry policy (_retry.py).
+MAPPINGS = ("sbatch", "retry")
+
+
+@dataclass
+class RetryRequest:
+    """One level's retry settings (_retry.RetryPolicy), unset (???) until a level sets them."""
+
+    oom: Any = MISSING  # attempts after an out-of-memory kill
+    mem_factor: Any = MISSING  # memory of the next attempt, times this
+    timeout: Any = MISSING  # attempts after the last requeue ran out of time
+    time_factor: Any = MISSING  # walltime of the next attempt, times this
+
+
 # One level of a stage's request (a stage node's `resources`, the config's global `resources`): every field
-# unset (???) until a level sets it, plus any other sbatch option, e.g. {constraint: a100}.
+# unset (???) until a level sets it, and the mappings.
 ResourceRequest = make_dataclass(
     "ResourceRequest", [(f.name, Any, field(default=MISSING)) for f in FIELDS]
-    + [("sbatch", Dict[str, Any], field(default_factory=dict))])
+    + [("sbatch", Dict[str, Any], field(default_factory=dict)),
+       ("retry", RetryRequest, field(default_factory=RetryRequest))])
 ResourceRequest.__module__ = __name__  # importable by name, so pickles (a job's config) refer to it, not copy it
 
 
@@ -80,6 +96,7 @@ class Resources:
 
     values: Mapping[str, Any]
     sbatch: Mapping[str, Any] = field(default_factory=dict)
+    retry: Mapping[str, Any] = field(default_factory=dict)  # this stage's retry settings; the launcher's fill in
 
     @classmethod
     def of(cls, walltime_s: int = 3600, mem_mb: int = 1024, cpus: int = 1, gpus: int = 0,
@@ -101,6 +118,11 @@ class Resources:
     def mem(self) -> str:
         return format_memory(self.mem_mb)
 
+    def as_request(self) -> Dict[str, Any]:
+        """The request as a user writes it (parse_resources reads it back)."""
+        return {"walltime": self.walltime, "mem": self.mem, "cpus": self.cpus, "gpus": self.gpus,
+                "partition": self.partition, "sbatch": dict(self.sbatch), "retry": dict(self.retry)}
+
     def sbatch_parameters(self, launcher: Mapping[str, Any]) -> Dict[str, Any]:
         """Every field's submitit parameters (each field reaches the job's #SBATCH lines)."""
         out: Dict[str, Any] = {}
@@ -117,17 +139,17 @@ def merge_resources(levels: Sequence[Optional[Mapping[str, Any]]]) -> Dict[str, 
     the level below; a `null` is a value (no partition: the launcher's). `sbatch` options merge key by key.
     """
     merged: Dict[str, Any] = {}
-    sbatch: Dict[str, Any] = {}
+    mappings: Dict[str, Dict[str, Any]] = {name: {} for name in MAPPINGS}
     for level in levels:
         for key, value in (level or {}).items():
-            if key == "sbatch":
-                sbatch.update({k: v for k, v in (value or {}).items() if v != UNSET})
+            if key in MAPPINGS:
+                mappings[key].update({k: v for k, v in (value or {}).items() if v != UNSET})
             elif key in NAMES and value != UNSET:
                 merged[key] = value
     for f in FIELDS:
         if not f.required:
             merged.setdefault(f.name, None)
-    return {**merged, "sbatch": sbatch}
+    return {**merged, **mappings}
 
 
 def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
@@ -135,7 +157,8 @@ def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
     missing = [f.name for f in FIELDS if f.required and node.get(f.name) is None]
     if missing:
         raise PlanError(f"{where} has no {', '.join(missing)}")
-    sbatch = node.get("sbatch") or {}
-    if not isinstance(sbatch, Mapping):
-        raise PlanError(f"{where}.sbatch must be a mapping of sbatch options, such as {{constraint: a100}}")
-    return Resources({f.name: f.check(node.get(f.name), f"{where}.{f.name}") for f in FIELDS}, dict(sbatch))
+    for name, example in (("sbatch", "{constraint: a100}"), ("retry", "{oom: 2}")):
+        if not isinstance(node.get(name) or {}, Mapping):
+            raise PlanError(f"{where}.{name} must be a mapping, such as {example}")
+    return Resources({f.name: f.check(node.get(f.name), f"{where}.{f.name}") for f in FIELDS},
+                     dict(node.get("sbatch") or {}), dict(node.get("retry") or {}))

@@ -54,10 +54,10 @@ def comment(text: str) -> str:
 
 class SlurmBackend(Backend):
     cluster = "slurm"
+    guards = True
 
     def __init__(self, params: Mapping[str, Any], sweep_dir: Path) -> None:
         super().__init__(params, sweep_dir)
-        self.snapshot: Optional[Path] = None  # the launcher's copy of the code, when it makes one
         self._live: Optional[set] = None
 
     # ------------------------------------------------------------------ the sbatch script
@@ -135,10 +135,7 @@ class SlurmBackend(Backend):
         return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
 
     def submit(self, submission: Submission) -> List[Queued]:
-        import submitit
-
-        executor = submitit.SlurmExecutor(folder=submission.folder, python=self.params.get("python"),
-                                          max_num_timeout=int(self.params.get("max_num_timeout", 3)))
+        executor = self._executor(submission.folder)
         executor.update_parameters(setup=self.setup_lines(self.comments(submission)), **self.parameters(submission))
         try:
             if submission.array:
@@ -149,6 +146,41 @@ class SlurmBackend(Backend):
         except Exception as err:
             raise RuntimeError(_reason(err)) from err
         return [Queued(job.job_id, str(job.paths.stdout), str(job.paths.submission_file)) for job in jobs]
+
+    def submit_one(self, stage: str, resources: Resources, job: Any, name: str, after: Sequence[str], folder: Path,
+                   comments: Sequence[str]) -> Queued:
+        """One stage job outside a launch (a guard's retry)."""
+        executor = self._executor(folder)
+        executor.update_parameters(setup=self.setup_lines(comments),
+                                   **sbatch_parameters(resources, self.params, name, after))
+        try:
+            submitted = executor.submit(job)
+        except Exception as err:
+            raise RuntimeError(f"sbatch refused stage {stage}: {_reason(err)}") from err
+        return Queued(submitted.job_id, str(submitted.paths.stdout), str(submitted.paths.submission_file))
+
+    def submit_guard(self, chain_dir: Path, number: int, jobs: Sequence[str], name: str) -> str:
+        """The guard of attempt `number` of a chain: runs only if one of `jobs` ends badly (_guard.py)."""
+        from hydra_plugins.kdgat_chain_launcher._guard import Guard, guard_after
+        from hydra_plugins.kdgat_chain_launcher._resources import merge_resources, parse_resources
+
+        resources = parse_resources(merge_resources([self.params.get("guard_resources")]), "hydra.launcher.guard_resources")
+        params = sbatch_parameters(resources, self.params, f"guard_{name}", [])
+        extra = {k: v for k, v in params.get("additional_parameters", {}).items() if k != "hold"}  # it waits anyway
+        params["additional_parameters"] = {**extra, "dependency": guard_after(jobs), "kill-on-invalid-dep": "yes"}
+        executor = self._executor(Path(chain_dir) / "retry" / f"guard-{number}")
+        executor.update_parameters(setup=self.setup_lines([f"{PREFIX}: guard of attempt {number} of {chain_dir}"]),
+                                   **params)
+        try:
+            return executor.submit(Guard(str(chain_dir), number)).job_id
+        except Exception as err:
+            raise RuntimeError(f"sbatch refused the retry guard: {_reason(err)}") from err
+
+    def _executor(self, folder: Path) -> Any:
+        import submitit
+
+        return submitit.SlurmExecutor(folder=folder, python=self.params.get("python"),
+                                      max_num_timeout=int(self.params.get("max_num_timeout", 3)))
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         """scancel exits 0 for jobs that already ended, so a non-zero exit means it failed."""

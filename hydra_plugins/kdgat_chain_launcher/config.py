@@ -80,6 +80,16 @@ class KdgatChainConf:
     resources: Dict[str, Any] = field(default_factory=lambda: {"walltime": "01:00:00", "mem": "4G", "cpus": 1,
                                                                "gpus": 0})
 
+    # A stage killed for memory, or out of time once more than max_num_timeout allows, is submitted again with
+    # more (with every stage after it in its chain) by a small guard job per chain, inside the cluster:
+    # oom / timeout: attempts; mem_factor / time_factor: how much more each time, capped by the partition.
+    # Per stage: pipeline.stages.<name>.resources.retry.<key>; retry.oom=0 retry.timeout=0: no guards.
+    retry: Dict[str, Any] = field(default_factory=lambda: {"oom": 2, "mem_factor": 1.5, "timeout": 1,
+                                                           "time_factor": 1.5})
+    # The guard job's own request: a few minutes on one CPU.
+    guard_resources: Dict[str, Any] = field(default_factory=lambda: {"walltime": "00:10:00", "mem": "1G",
+                                                                     "cpus": 1, "gpus": 0})
+
     # Requeue a stage that reaches its walltime (or is preempted) at most this
     # many times; the stage resumes from its checkpoint.
     max_num_timeout: int = 3

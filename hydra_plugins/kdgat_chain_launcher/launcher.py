@@ -30,9 +30,17 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, plan_units
 from hydra_plugins.kdgat_chain_launcher._backend import Backend, Submission, Task, make_backend
 from hydra_plugins.kdgat_chain_launcher._chains import JOB_STAGE, QUEUED, Chain, note_shared, plan_chain, resume
-from hydra_plugins.kdgat_chain_launcher._contract import ChainRecord, Manifest, StageRecord, write_manifest
+from hydra_plugins.kdgat_chain_launcher._contract import (
+    Attempt,
+    ChainRecord,
+    Manifest,
+    StageRecord,
+    write_attempt,
+    write_manifest,
+)
 from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, report
 from hydra_plugins.kdgat_chain_launcher._files import file_lock, write_text_atomic
+from hydra_plugins.kdgat_chain_launcher._guard import ChainPlan, policy_of, write_plan
 from hydra_plugins.kdgat_chain_launcher._job import StageJob
 from hydra_plugins.kdgat_chain_launcher._plan import Stage
 from hydra_plugins.kdgat_chain_launcher._slurm import request_key
@@ -106,15 +114,23 @@ class KdgatChainLauncher(Launcher):
         with _submit_lock(enabled=backend.writes):
             resume(chains, backend, self.params.get("rerun"))
             for chain in chains:
-                for name, (action, _) in chain.actions.items():
-                    if action == "submit" and chain.states[name].missing:
-                        raise LaunchError(f"job {chain.num}: stage {name} cannot run: {chain.states[name].missing}")
+                for stage in chain.stages:
+                    if chain.actions[stage.name][0] != "submit":
+                        continue
+                    if chain.states[stage.name].missing:
+                        raise LaunchError(f"job {chain.num}: stage {stage.name} cannot run: "
+                                          f"{chain.states[stage.name].missing}")
+                    try:
+                        policy_of(self.params, stage)
+                    except PlanError as err:
+                        raise LaunchError(str(err)) from None
             units = self._units(chains, backend)
             submissions = [self._submission(i, unit, chains, sweep_dir) for i, unit in enumerate(units)]
             problems = backend.check(submissions)
             if problems:
                 raise LaunchError("; ".join(problems) + "; nothing submitted")
-            self._submit(chains, units, submissions, backend, sweep_dir)
+            submitted = self._submit(chains, units, submissions, backend, sweep_dir)
+            self._guard(chains, backend, sweep_dir, submitted)
             self._report(chains, backend, sweep_dir, len(units))
         results = backend.finish()
         if results:
@@ -145,7 +161,7 @@ class KdgatChainLauncher(Launcher):
         return Submission(stage=stage, tasks=tasks, array=unit.array, folder=folder)
 
     def _submit(self, chains: List[Chain], units: List[Unit], submissions: List[Submission], backend: Backend,
-                sweep_dir: Path) -> None:
+                sweep_dir: Path) -> List[str]:
         """Each submission in order, waiting on the jobs it needs; all or nothing: a refused sbatch cancels
         what this launch had queued."""
         if backend.writes:
@@ -189,6 +205,34 @@ class KdgatChainLauncher(Launcher):
                             link.symlink_to(sub.folder, target_is_directory=True)
         for chain in chains:
             note_shared(chain, by_marker)
+        return submitted
+
+    def _guard(self, chains: List[Chain], backend: Backend, sweep_dir: Path, submitted: List[str]) -> None:
+        """A guard job per chain whose stages may be retried (out of memory, out of time): _guard.py."""
+        if not backend.guards:
+            return
+        for chain in chains:
+            mine = [s for s in chain.stages if chain.actions[s.name][0] == "submit"]
+            if not mine or not any(policy_of(self.params, s).enabled for s in mine):
+                continue
+            jobs = {s.name: chain.job_ids[s.name] for s in mine}
+            try:
+                if backend.writes:
+                    write_plan(chain.folder, ChainPlan(
+                        chain=chain.num, stages=chain.stages, names=chain.names,
+                        jobs={s.name: self._stage_job(chain, s) for s in mine},
+                        comments={s.name: self._comments(chain, s) for s in mine},
+                        markers={s.name: chain.marker(s.name) for s in mine},
+                        folders={s.name: str(chain.stage_folder(s.name)) for s in mine}, launcher=self.params,
+                        sweep_dir=str(sweep_dir), snapshot=str(backend.snapshot) if backend.snapshot else None))
+                chain.guard = backend.submit_guard(chain.folder, 1, list(jobs.values()), chain.names[mine[0].name])
+            except Exception as err:
+                raise LaunchError(f"job {chain.num}: {err}; {_cancel(backend, submitted)}") from None
+            if chain.guard and backend.writes:
+                write_attempt(chain.folder, Attempt(
+                    number=1, jobs=jobs, logs={n: chain.logs[n][0] for n in jobs}, guard=chain.guard,
+                    requests={s.name: s.resources.as_request() for s in mine}, cause="submitted"))
+                submitted.append(chain.guard)
 
     def _stage_job(self, chain: Chain, stage: Stage) -> StageJob:
         """What each job unpickles: the chain's frozen config, the task, Hydra's callbacks and version base
@@ -204,8 +248,11 @@ class KdgatChainLauncher(Launcher):
             self._shared = cloudpickle.dumps((context, self.task_function, base if isinstance(base, Version) else None))
         if chain.pickled is None:
             chain.pickled = cloudpickle.dumps(chain.config)
-        return StageJob(self._shared, chain.pickled, stage.name if chain.pipeline else None,
-                        self.params.get("stage_key", "stage"))
+        if stage.name in chain.stage_jobs:
+            return chain.stage_jobs[stage.name]
+        chain.stage_jobs[stage.name] = StageJob(self._shared, chain.pickled, stage.name if chain.pipeline else None,
+                                                self.params.get("stage_key", "stage"))
+        return chain.stage_jobs[stage.name]
 
     def _comments(self, chain: Chain, stage: Stage) -> List[str]:
         """What a stage job's script says about itself."""
@@ -222,11 +269,15 @@ class KdgatChainLauncher(Launcher):
                             cluster=backend.cluster, submissions=submissions)
         for chain in chains:
             records = [self._record(chain, stage, backend) for stage in chain.stages]
-            manifest.chains.append(ChainRecord(num=chain.num, overrides=chain.overrides, stages=records))
+            manifest.chains.append(ChainRecord(num=chain.num, overrides=chain.overrides, stages=records,
+                                               guard=chain.guard or ""))
             print(f"{PREFIX}: job {chain.num}: {' '.join(chain.overrides) or '(no overrides)'}")
             print(format_table(("stage", "status", "job id", "depends on", "walltime", "mem", "cpus", "gpus", "log"),
                                [(r.stage, r.status, r.job_id, ",".join(r.depends_on) or "-", r.walltime, r.mem,
                                  r.cpus, r.gpus, r.log) for r in records]))
+            if chain.guard:
+                print(f"{PREFIX}: job {chain.num}: retry guard {chain.guard}: a stage killed for memory, or out of "
+                      "time on its last requeue, is submitted again with more (hydra.launcher.retry)")
         if not backend.writes:
             return
         new = manifest.job_ids()
@@ -236,7 +287,8 @@ class KdgatChainLauncher(Launcher):
         print(f"{PREFIX}: {len(new)} jobs submitted{how} to {backend.describe()}; manifest {path}")
         if new and backend.cluster == "slurm":
             singles = sorted(j for j in new if "_" not in j)
-            print(f"{PREFIX}: to cancel them all: scancel {' '.join(arrays + singles)}")
+            print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir} (or scancel "
+                  f"{' '.join([c.guard for c in chains if c.guard] + arrays + singles)}: the guards first)")
         elif new:
             print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir}")
 

@@ -83,15 +83,23 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Per chain and stage: job id, state, elapsed, memory used, and why it waits or was cancelled."""
     from hydra_plugins.kdgat_chain_launcher import SlurmToolsMissing, format_table
-    from kdgat.status import describe
+    from kdgat.status import attempts_of, current_jobs, describe
     from kdgat.sweeps import find_sweep, load
 
     sweep = find_sweep(args.sweep, launched=True)
     manifest, backend = load(sweep)
+    attempts = attempts_of(manifest)
+    jobs = current_jobs(manifest, attempts)
     try:
-        rows = describe(manifest, backend.states(manifest.job_ids()))
+        infos = backend.states(list(jobs.values()))
     except SlurmToolsMissing as err:
         raise KdgatError(str(err)) from None
+    if args.suggest:
+        from kdgat.suggest import as_yaml, suggestions
+
+        print(as_yaml(suggestions([(stage, infos[job]) for (_, stage), job in jobs.items()]), sweep), end="")
+        return 0
+    rows = describe(manifest, infos, attempts)
     print(f"sweep {sweep} ({manifest.cluster})")
     print(format_table(("job", "stage", "job id", "state", "elapsed", "memory", ""),
                        [(r.chain, r.stage, r.job_id, r.state, r.elapsed, r.memory, r.note) for r in rows]))
@@ -99,17 +107,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from kdgat.status import to_cancel
+    from kdgat.status import attempts_of, to_cancel
     from kdgat.sweeps import find_sweep, load
 
     sweep = find_sweep(args.sweep, launched=True)
     manifest, backend = load(sweep)
-    ids = to_cancel(manifest, args.stage)
+    guards, ids = to_cancel(manifest, args.stage, attempts_of(manifest))
     try:
+        backend.cancel(guards)  # first: a guard must not retry a stage being cancelled
         backend.cancel(ids)
     except RuntimeError as err:
         raise KdgatError(str(err)) from None
-    print(f"cancelled {len(ids)} jobs of {sweep}: {' '.join(ids) or '-'}")
+    print(f"cancelled {len(ids)} jobs of {sweep}: {' '.join(ids) or '-'}"
+          + (f" (and {len(guards)} retry guards)" if guards else ""))
     return 0
 
 
@@ -164,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = _command(sub, "status", "what became of a submitted sweep's jobs (default: the newest)")
     status.add_argument("sweep", nargs="?", help="sweep directory (holds manifest.json)")
+    status.add_argument("--suggest", action="store_true",
+                        help="print per-stage requests learned from what the stages used, as a resources_file")
     status.set_defaults(func=cmd_status)
     cancel = _command(sub, "cancel", "cancel a sweep's jobs, or one stage and what depends on it")
     cancel.add_argument("sweep", nargs="?", help="sweep directory (default: the newest)")

@@ -50,8 +50,6 @@ def compose(overrides: list[str], resolve: bool = True):
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
-    from kdgat.custom import complete
-
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -65,6 +63,16 @@ def compose(overrides: list[str], resolve: bool = True):
     if resolve:
         OmegaConf.resolve(cfg)
     return cfg
+
+
+def complete(cfg) -> None:
+    """What kdgat fills into a composed config before it runs or is planned (the pipeline's `complete` hook):
+    the stages of a `presets` list, then the requests of a `resources_file`."""
+    from kdgat.custom import complete as complete_presets
+    from kdgat.suggest import apply
+
+    complete_presets(cfg)
+    apply(cfg)
 
 
 def prepare_overrides(args: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ plain file reading (no torch), so it stays fast and testable on made-up sweeps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import csv
 import io
 import json
@@ -59,7 +60,7 @@ def load_config(path: Path) -> Any:
     where the job ran, and a `presets` pipeline's stages filled in, as the job's own run did)."""
     from omegaconf import OmegaConf
 
-    from kdgat.custom import complete
+    from kdgat.config import complete
 
     cfg = OmegaConf.load(path)
     if path.parent.name == ".hydra":
@@ -99,10 +100,14 @@ def _launched(sweep: Path) -> tuple[dict[tuple[int, str], Any], Any]:
     """The launcher's record of each (job number, stage), and its backend, when the launcher made the sweep."""
     from kdgat.sweeps import has_manifest, load
 
+    from kdgat.status import attempts_of, current_jobs
+
     if not has_manifest(sweep):
         return {}, None
     manifest, backend = load(sweep)
-    return {(c.num, s.stage): s for c in manifest.chains for s in c.stages}, backend
+    jobs = current_jobs(manifest, attempts_of(manifest))  # a retried stage: its latest attempt's job
+    return {(c.num, s.stage): dataclasses.replace(s, job_id=jobs.get((c.num, s.stage), s.job_id))
+            for c in manifest.chains for s in c.stages}, backend
 
 
 # ---------------------------------------------------------------- gathering rows

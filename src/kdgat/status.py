@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.kdgat_chain_launcher import Manifest, slurm_seconds
+from hydra_plugins.kdgat_chain_launcher import Attempt, Manifest, read_attempts, slurm_seconds
 from kdgat.errors import KdgatError
 
 FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
@@ -49,8 +49,36 @@ def _ending(info: Any) -> str:
     return f"exit {info.exit_code.split(':')[0] or '?'}"
 
 
-def describe(manifest: Manifest, infos: dict[str, Any]) -> list[Row]:
+def attempts_of(manifest: Manifest) -> dict[int, list[Attempt]]:
+    """Each chain's attempts (the launcher's submission, then each retry a guard made), by job number."""
+    return {c.num: read_attempts(Path(manifest.sweep_dir) / str(c.num)) for c in manifest.chains}
+
+
+def current_jobs(manifest: Manifest, attempts: dict[int, list[Attempt]]) -> dict[tuple[int, str], str]:
+    """The job that now runs each submitted stage: its latest attempt's."""
+    out = {}
+    for chain in manifest.chains:
+        latest = attempts.get(chain.num, [])[-1:]
+        for s in chain.stages:
+            if s.submitted:
+                out[(chain.num, s.stage)] = latest[0].jobs.get(s.stage, s.job_id) if latest else s.job_id
+    return out
+
+
+def _attempt_note(stage: str, attempts: list[Attempt]) -> str:
+    """How many times a stage ran, why it ran again, and why it was not, when it was retried or refused."""
+    tries = [a for i, a in enumerate(attempts) if i == 0 or a.jobs.get(stage) != attempts[i - 1].jobs.get(stage)]
+    notes = [f"attempt {len(tries)}: {tries[-1].cause}"] if len(tries) > 1 else []
+    last = attempts[-1] if attempts else None
+    if last is not None and last.outcome.startswith("not retried") and f"stage {stage} " in last.outcome:
+        notes.append(last.outcome)
+    return "; ".join(notes)
+
+
+def describe(manifest: Manifest, infos: dict[str, Any], attempts: dict[int, list[Attempt]] | None = None) -> list[Row]:
     """One row per stage, with the reason a job waits or was cancelled in a user's words."""
+    attempts = attempts or {}
+    jobs = current_jobs(manifest, attempts)
     rows = []
     for chain in manifest.chains:
         by_stage = {s.stage: s for s in chain.stages}
@@ -59,19 +87,20 @@ def describe(manifest: Manifest, infos: dict[str, Any]) -> list[Row]:
                 rows.append(Row(chain.num, s.stage, "-", "DONE", "", "",
                                 "already trained; not submitted" + (f"; {s.note}" if s.note else "")))
                 continue
-            info = infos[s.job_id]
+            job = jobs[(chain.num, s.stage)]
+            info = infos[job]
             note, memory = "", ""
             if info.state == "PENDING":
-                waiting = [n for n in s.needs if infos.get(by_stage[n].job_id) is not None
-                           and infos[by_stage[n].job_id].state != "COMPLETED"]
+                waiting = [n for n in s.needs if infos.get(jobs.get((chain.num, n))) is not None
+                           and infos[jobs[(chain.num, n)]].state != "COMPLETED"]
                 note = f"waiting for {', '.join(waiting)}" if waiting and "Depend" in info.reason \
                     else f"waiting: {info.reason or 'in the queue'}"
             elif info.state == "CANCELLED":
-                culprits = [n for n in s.needs if by_stage[n].job_id in infos
-                            and infos[by_stage[n].job_id].state in FAILED_STATES]
+                culprits = [n for n in s.needs if jobs.get((chain.num, n)) in infos
+                            and infos[jobs[(chain.num, n)]].state in FAILED_STATES]
                 if culprits:
                     up = by_stage[culprits[0]]
-                    upinfo = infos[up.job_id]
+                    upinfo = infos[jobs[(chain.num, up.stage)]]
                     note = (f"cancelled because {culprits[0]} {upinfo.state.lower().replace('cancelled', 'was cancelled')}"
                             f" ({_ending(upinfo)}, see {up.log})")
                 else:
@@ -84,23 +113,30 @@ def describe(manifest: Manifest, infos: dict[str, Any]) -> list[Row]:
                 note = f"used {info.elapsed} of {s.walltime}; " + suggestion(info.elapsed, info.max_rss_mb)
             elif info.state == "GONE":
                 note = "no longer known (accounting off, and it ended long ago; or its records were removed)"
-            rows.append(Row(chain.num, s.stage, s.job_id, info.state, info.elapsed, memory, note))
+            retried = _attempt_note(s.stage, attempts.get(chain.num, []))
+            note = "; ".join(n for n in (retried, note) if n)
+            rows.append(Row(chain.num, s.stage, job, info.state, info.elapsed, memory, note))
     return rows
 
 
-def to_cancel(manifest: Manifest, stage: str | None) -> list[str]:
-    """The sweep's job ids, or those of `stage` and every stage that needs it, in each chain."""
+def to_cancel(manifest: Manifest, stage: str | None,
+              attempts: dict[int, list[Attempt]] | None = None) -> tuple[list[str], list[str]]:
+    """(guards, jobs) to cancel, guards first so that none of them retries what is being cancelled: the whole
+    sweep's, or `stage` and every stage that needs it, in each chain (every attempt's jobs)."""
     if stage is not None and not any(stage == s.stage for c in manifest.chains for s in c.stages):
         raise KdgatError(f"no stage {stage!r} in this sweep; its stages are {', '.join(_stage_names(manifest))}")
-    ids = []
+    attempts = attempts or {}
+    guards, ids = [], []
     for chain in manifest.chains:
+        tries = attempts.get(chain.num, [])
+        guards += [g for g in [chain.guard, *(a.guard for a in tries)] if g and g not in guards]
         chosen = {s.stage for s in chain.stages} if stage is None else {stage}
         for s in chain.stages:  # in dependency order
             if stage is not None and set(s.needs) & chosen:
                 chosen.add(s.stage)
             if s.stage in chosen and s.submitted:
-                ids.append(s.job_id)
-    return ids
+                ids += [s.job_id, *(a.jobs.get(s.stage) for a in tries)]
+    return guards, [j for j in dict.fromkeys(ids) if j]
 
 
 def log_path(manifest: Manifest, stage: str, chain: int | None) -> Path:

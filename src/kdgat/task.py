@@ -47,7 +47,7 @@ def run(cfg: Any) -> dict[str, dict]:
 def run_stages(cfg: Any) -> dict[str, dict]:
     """Every selected stage, in order (each skipped when already trained); their metrics by name."""
     from kdgat import artifacts
-    from kdgat.custom import complete
+    from kdgat.config import complete
     from kdgat.data.locate import ensure_dataset
     from kdgat.seeding import seed_everything
 

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import (
     HAS_SLURM,
+    guards,
     cancel,
     job_ids,
     kdgat,
@@ -28,7 +29,7 @@ from conftest import (
     states,
     statuses,
 )
-from hydra_plugins.kdgat_chain_launcher import read_manifest
+from hydra_plugins.kdgat_chain_launcher import read_attempts, read_manifest
 
 
 def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_probe):
@@ -84,7 +85,8 @@ def test_queued_jobs_carry_the_planned_resources_and_dependencies(tmp_path, over
         assert re.fullmatch(rf"afterok:{ids[(0, 'autoencoder')]}\(\w+\)", deps["curriculum"])
         assert re.fullmatch(rf"afterok:{ids[(0, 'autoencoder')]}\(\w+\),afterok:{ids[(0, 'curriculum')]}\(\w+\)",
                             deps["fusion"])
-        assert f"scancel {' '.join(ids.values())}" in out.stdout
+        guard = guards(tmp_path / "sweep")
+        assert f"scancel {' '.join(guard + list(ids.values()))}: the guards first" in out.stdout
     finally:
         cancel(list(ids.values()))
 
@@ -606,3 +608,49 @@ def test_a_users_own_configs_and_relative_paths_on_the_cluster(tmp_path):
         slurm_log = next((folder / ".submitit").glob("*_0_log.out")).read_text()
         assert "change working directory" not in slurm_log
     assert not list(tmp_path.rglob("???"))
+
+
+# ---------------------------------------------------------------------- retries (out of memory, out of time)
+
+@on_slurm
+def test_in_an_array_sweep_only_the_chain_that_ran_out_of_memory_is_retried(tmp_path):
+    """Two chains as arrays (seed 0 and 1, the same resources); seed 1's VGAE holds more than its 2G and is
+    killed: that chain alone is submitted again (single jobs, with 4G), the other keeps its array tasks."""
+    cases = tmp_path / "conf" / "case"  # a config group of the user's: one option per chain
+    cases.mkdir(parents=True)
+    for name, seed, hold in (("calm", 0, 0), ("hungry", 1, 2048)):
+        (cases / f"{name}.yaml").write_text(f"# @package _global_\nseed: {seed}\ntrain:\n  test_hold_mem_mb: {hold}\n")
+    out = run_train("-m", "--config-dir", str(tmp_path / "conf"), "pipeline=curriculum_only",
+                    "dataset.synthetic.frames=20000", "train.max_epochs=1", "+case=calm,hungry",
+                    "resources.cpus=2", "resources.gpus=0", "pipeline.stages.autoencoder.resources.mem=2G",
+                    "hydra.launcher.retry.mem_factor=2", "hydra/launcher=kdgat_chain",
+                    f"hydra.sweep.dir={tmp_path}/s", cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first = job_ids(tmp_path / "s")
+    assert all("_" in job for job in first.values())  # arrays
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:  # until every guard has ended without making another attempt
+        known = guards(tmp_path / "s")
+        states(known, deadline_s=600)
+        if guards(tmp_path / "s") == known:
+            break
+    tries = {num: read_attempts(tmp_path / "s" / str(num)) for num in (0, 1)}
+    assert len(tries[0]) == 1 and len(tries[1]) == 2
+    retried = tries[1][1]
+    assert retried.requests["autoencoder"]["mem"] == "4G" and "_" not in retried.jobs["autoencoder"]
+    final = states([*tries[1][1].jobs.values(), first[(0, "autoencoder")], first[(0, "curriculum")]])
+    assert set(final.values()) == {"COMPLETED"}, final
+    assert not set(_queued_ids()) & {*first.values(), *retried.jobs.values(), *guards(tmp_path / "s")}
+
+
+@on_slurm
+def test_without_retries_no_guard_is_submitted(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", "hydra.launcher.retry.oom=0",
+                  "hydra.launcher.retry.timeout=0", "+hydra.launcher.additional_parameters.hold=true",
+                  f"hydra.sweep.dir={tmp_path}/s", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    try:
+        assert guards(tmp_path / "s") == [] and not (tmp_path / "s" / "0" / "retry").exists()
+        assert "retry guard" not in out.stdout
+    finally:
+        cancel(list(job_ids(tmp_path / "s").values()))

@@ -177,7 +177,7 @@ def test_each_level_wins_over_the_ones_below_field_by_field():
               {**unset, "mem": "200G", "cpus": 4},
               {**unset, "cpus": 2, "sbatch": {"constraint": "a100"}}]
     assert merge_resources(levels) == {"walltime": "06:00:00", "mem": "200G", "cpus": 2, "gpus": 1,
-                                       "partition": None, "sbatch": {"constraint": "a100"}}
+                                       "partition": None, "sbatch": {"constraint": "a100"}, "retry": {}}
     assert merge_resources(levels[:2])["mem"] == "64G"
     assert merge_resources([levels[0], None, None, None])["walltime"] == "08:00:00"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hydra_plugins.kdgat_chain_launcher import ChainRecord, JobInfo, Manifest, StageRecord
+from hydra_plugins.kdgat_chain_launcher import Attempt, ChainRecord, JobInfo, Manifest, StageRecord
 from kdgat.errors import KdgatError
 from kdgat.status import describe, log_path, suggestion, to_cancel
 
@@ -42,8 +42,8 @@ def test_suggestion_rounds_up_with_margin():
 
 
 def test_cancel_a_stage_takes_its_dependents():
-    assert to_cancel(MANIFEST, "gat") == ["2", "3"]
-    assert to_cancel(MANIFEST, None) == ["1", "2", "3"]
+    assert to_cancel(MANIFEST, "gat") == ([], ["2", "3"])
+    assert to_cancel(MANIFEST, None) == ([], ["1", "2", "3"])
     with pytest.raises(KdgatError, match="no stage 'x'"):
         to_cancel(MANIFEST, "x")
 
@@ -72,3 +72,29 @@ def test_a_failing_scancel_is_an_error_not_a_claim(unreachable_scancel, tmp_path
 def test_logs_of_an_unknown_stage_lists_the_stages():
     with pytest.raises(KdgatError, match="no stage 'fusionx' in this sweep; its stages are vgae, gat, fusion"):
         log_path(MANIFEST, "fusionx", None)
+
+
+def retried(number, jobs, cause, guard, outcome=""):
+    return Attempt(number=number, jobs=jobs, logs={}, requests={}, guard=guard, cause=cause, outcome=outcome)
+
+
+ATTEMPTS = {0: [retried(1, {"vgae": "1", "gat": "2", "fusion": "3"}, "submitted", "9"),
+                retried(2, {"vgae": "1", "gat": "12", "fusion": "13"}, "stage gat: 192G after OUT_OF_MEMORY at "
+                        "128G (job 2)", "19", "not retried: stage gat FAILED (exit 1:0, job 12): not out of memory "
+                        "or out of time")]}
+
+
+def test_status_follows_a_retried_stage_to_its_latest_job_and_says_why():
+    infos = {"1": JobInfo("1", "COMPLETED", "0:0", "00:10:00"), "12": JobInfo("12", "FAILED", "1:0", "00:03:00"),
+             "13": JobInfo("13", "CANCELLED", "0:0")}
+    rows = {r.stage: r for r in describe(MANIFEST, infos, ATTEMPTS)}
+    assert rows["gat"].job_id == "12" and rows["fusion"].job_id == "13"
+    assert rows["gat"].note.startswith("attempt 2: stage gat: 192G after OUT_OF_MEMORY at 128G (job 2); not retried: "
+                                       "stage gat FAILED")
+    assert "cancelled because gat failed" in rows["fusion"].note
+    assert rows["vgae"].note.startswith("used 00:10:00")  # never retried: no attempt note
+
+
+def test_cancel_takes_the_guards_first_and_every_attempts_jobs():
+    assert to_cancel(MANIFEST, None, ATTEMPTS) == (["9", "19"], ["1", "2", "12", "3", "13"])
+    assert to_cancel(MANIFEST, "fusion", ATTEMPTS) == (["9", "19"], ["3", "13"])

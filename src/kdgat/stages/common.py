@@ -125,6 +125,7 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
                        device=device)
         log.info(f"stage {name} ({run.node.preset}) on {device}, {torch.get_num_threads()} threads, writing {art.dir}")
         t0 = time.perf_counter()
+        _hold_memory(int(cfg.train.get("test_hold_mem_mb") or 0))
         metrics = train(run)
         # The process's peak resident memory so far (KiB on Linux): a stage's own when it runs alone, as a
         # SLURM stage job does; at least the stage's when one process runs several stages one after another.
@@ -138,6 +139,18 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
         artifacts.finish(cfg, art, inputs, {"seconds": metrics["seconds"]})
     log.info(f"stage {name} trained: {summary_line(metrics)}")
     return metrics
+
+
+def _hold_memory(megabytes: int, seconds: float = 15.0) -> None:
+    """For tests of the out-of-memory retry: hold `megabytes` of touched memory long enough for the cluster's
+    memory accounting (a poll every few seconds) to see it."""
+    if megabytes <= 0:
+        return
+    ballast = bytearray(megabytes << 20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # every page resident
+    log.info(f"holding {megabytes} MB for {seconds:.0f} s (train.test_hold_mem_mb)")
+    time.sleep(seconds)
+    del ballast
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
