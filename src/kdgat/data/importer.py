@@ -88,6 +88,8 @@ def _carry_out(plan: Plan, folder: Path) -> Imported:
     for stale in folder.rglob(TEMP_PREFIX + "*"):  # left by an import that was killed
         shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()
     old = read_record(folder) or {}
+    previous = old.get("files", {})
+    same_split = (old.get("split") or {}).get("train_fraction") == plan.train_fraction
     files: dict[str, dict[str, Any]] = {}
     left_out = dict(plan.left_out)
     changed = 0
@@ -95,7 +97,20 @@ def _carry_out(plan: Plan, folder: Path) -> Imported:
     def source_name(path: Path) -> str:
         return path.relative_to(plan.source).as_posix()
 
+    def kept(dests: list[str], source_sha256: str, same_rule: bool = True) -> bool:
+        """Whether an earlier import made these files from the same source bytes and they are still whole:
+        then they are left as they are (no temporary file, no directory touched)."""
+        entries = [previous.get(dest) for dest in dests]
+        if not same_rule or not all(e and e.get("source_sha256", e["sha256"]) == source_sha256 for e in entries):
+            return False
+        if not all(_sha256_or_none(folder / dest) == e["sha256"] for dest, e in zip(dests, entries)):
+            return False
+        files.update({dest: e for dest, e in zip(dests, entries)})
+        return True
+
     for dest, source in sorted(plan.links.items()):
+        if _link_in_place(source, folder / dest) and kept([dest], sha256_file(source)):
+            continue
         digest = hashlib.sha256()
         try:
             report = count_frames(source, digest=digest)
@@ -106,6 +121,8 @@ def _carry_out(plan: Plan, folder: Path) -> Imported:
         changed += did
         files[dest] = _entry(how, source_name(source), digest.hexdigest(), report.format, report)
     for split in plan.splits:
+        if kept([split.train, split.test], sha256_file(split.source), same_split):
+            continue
         try:
             cut = find_cut(split.source, plan.train_fraction)
         except KdgatError as err:
@@ -115,15 +132,19 @@ def _carry_out(plan: Plan, folder: Path) -> Imported:
                                          (split.test, write_second, cut.second, REST)):
             sha, did = _place(folder / dest, partial(write, split.source, cut))
             changed += did
-            files[dest] = _entry(how, source_name(split.source), sha, cut.format, counts)
+            files[dest] = _entry(how, source_name(split.source), sha, cut.format, counts, cut.sha256)
     for dest, (archive, member) in sorted(plan.extracts.items()):
+        archive_sha256 = sha256_file(archive)
+        if kept([dest], archive_sha256):
+            continue
         try:
             sha, did, report = _extract(archive, member, folder / dest)
         except KdgatError as err:
             left_out[f"{source_name(archive)}:{member}"] = f"unusable: {err}"
             continue
         changed += did
-        files[dest] = _entry(EXTRACTED, f"{source_name(archive)}:{member}", sha, report.format, report)
+        files[dest] = _entry(EXTRACTED, f"{source_name(archive)}:{member}", sha, report.format, report,
+                             archive_sha256)
     changed += _remove_stale(folder, set(old.get("files", {})) - set(files))
 
     overlaps = _overlaps(folder, files)
@@ -146,19 +167,32 @@ def _carry_out(plan: Plan, folder: Path) -> Imported:
     return Imported(plan, folder, files, left_out, changed, overlaps)
 
 
-def _entry(how: str, source: str, sha256: str, fmt: str, counts) -> dict[str, Any]:
-    return {"how": how, "from": source, "sha256": sha256, "format": fmt, "frames": counts.frames,
-            "injected": counts.injected, "bad_rows": counts.bad_rows}
+def _entry(how: str, source: str, sha256: str, fmt: str, counts, source_sha256: str | None = None) -> dict[str, Any]:
+    entry = {"how": how, "from": source, "sha256": sha256, "format": fmt, "frames": counts.frames,
+             "injected": counts.injected, "bad_rows": counts.bad_rows}
+    if source_sha256 is not None:  # a file made from another (split, extracted): the bytes it was made from
+        entry["source_sha256"] = source_sha256
+    return entry
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
+def _link_in_place(source: Path, dest: Path) -> str | None:
+    """The kind of link ``dest`` is to ``source``, or None when it is no link to it."""
+    source = source.resolve()
+    if dest.is_symlink():
+        return SYMBOLIC if Path(os.readlink(dest)) == source else None
+    return HARD if dest.exists() and os.path.samefile(dest, source) else None
 
 
 def _link(source: Path, dest: Path) -> tuple[str, bool]:
     """(kind of link, whether anything changed): a link already in place is kept as it is."""
+    how = _link_in_place(source, dest)
+    if how is not None:
+        return how, False
     source = source.resolve()
-    if dest.is_symlink():
-        if Path(os.readlink(dest)) == source:
-            return SYMBOLIC, False
-    elif dest.exists() and os.path.samefile(dest, source):
-        return HARD, False
     dest.parent.mkdir(parents=True, exist_ok=True)
     temporary = dest.with_name(TEMP_PREFIX + dest.name)
     try:
