@@ -30,12 +30,12 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     print(render(info, args.window, args.stride))
     for message in info.overlaps.messages():
         logging.getLogger("kdgat.data.info").warning("%s: %s", info.root, message)
+    if not info.rows or sum(row[2] for row in info.rows) == 0:
+        print(f"kdgat: error: no usable frame in {info.root}", file=sys.stderr)
+        return 1
     if info.unusable:
         print(f"kdgat: error: {len(info.unusable)} of {len(info.rows)} files in {info.root} are unusable, so "
               f"training would refuse the dataset; first: {info.unusable[0]}", file=sys.stderr)
-        return 1
-    if not info.rows or sum(row[2] for row in info.rows) == 0:
-        print(f"kdgat: error: no usable frame in {info.root}", file=sys.stderr)
         return 1
     return 0
 
