@@ -22,32 +22,33 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_data_info(args: argparse.Namespace) -> int:
     """Per file: format, frames, injected frames and unparseable rows; then totals and windows."""
-    from hydra_plugins.kdgat_chain_launcher import format_table
-    from kdgat.data.formats import read_frames
-    from kdgat.data.windows import count_windows
-    from kdgat.data.layout import discover
+    import logging
 
-    layout = discover(Path(args.dir))
-    rows, windows, usable = [], 0, 0
-    for path in layout.files():
-        try:
-            frames, report = read_frames(path)
-        except KdgatError as err:
-            rows.append((str(path.relative_to(layout.root)), "unusable", 0, 0, "-", str(err)))
-            continue
-        usable += 1
-        windows += count_windows(len(frames), args.window, args.stride)
-        first_bad = f"first at line {report.bad_examples[0][0]}: {report.bad_examples[0][1]}" if report.bad_examples else ""
-        rows.append((str(path.relative_to(layout.root)), report.format, report.frames, report.injected,
-                     report.bad_rows, first_bad))
-    print(format_table(("file", "format", "frames", "injected", "bad rows", ""), rows, right=(2, 3, 4)))
-    frames_total = sum(r[2] for r in rows)
-    print(f"total: {len(rows)} files ({usable} usable), {frames_total} frames, "
-          f"{sum(r[3] for r in rows)} injected, {sum(r[4] for r in rows if r[4] != '-')} bad rows, "
-          f"{windows} windows of {args.window} (stride {args.stride})")
-    if usable == 0 or frames_total == 0:
-        print(f"kdgat: error: no usable frame in {layout.root}", file=sys.stderr)
+    from kdgat.data.info import dataset_info, render
+
+    info = dataset_info(Path(args.dir), args.window, args.stride)
+    print(render(info, args.window, args.stride))
+    for message in info.overlaps.messages():
+        logging.getLogger("kdgat.data.info").warning("%s: %s", info.root, message)
+    if not info.rows or sum(row[2] for row in info.rows) == 0:
+        print(f"kdgat: error: no usable frame in {info.root}", file=sys.stderr)
         return 1
+    if info.unusable:
+        print(f"kdgat: error: {len(info.unusable)} of {len(info.rows)} files in {info.root} are unusable, so "
+              f"training would refuse the dataset; first: {info.unusable[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    """A download of a real dataset made into kdgat's dataset folders under paths.data."""
+    from kdgat.config import command_path
+    from kdgat.data.importer import import_download, summary
+
+    out = Path(command_path(args.out or os.environ.get("KDGAT_DATA") or "data"))
+    names = [n.strip() for n in args.dataset.split(",") if n.strip()] if args.dataset else None
+    for imported in import_download(Path(command_path(args.source)), out, names, args.train_fraction):
+        print(summary(imported) + "\n")
     return 0
 
 
@@ -191,13 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing as the log grows")
     logs.set_defaults(func=cmd_logs)
 
-    data = _command(sub, "data", "inspect CAN datasets")
+    data = _command(sub, "data", "inspect CAN datasets, and import the real ones")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     info = _command(data_sub, "info", "formats, frames, injected and bad rows per file of a dataset folder")
     info.add_argument("dir")
     info.add_argument("--window", type=int, default=100)
     info.add_argument("--stride", type=int, default=100)
     info.set_defaults(func=cmd_data_info)
+    load = _command(data_sub, "import", "make a download of a real dataset (can-train-and-test v1.5, HCRL "
+                    "Car-Hacking, HCRL Survival) into kdgat's dataset folders")
+    load.add_argument("source", help="the folder the download was unpacked into")
+    load.add_argument("--dataset", help="which dataset(s) to make, by kdgat name, comma-separated (default: "
+                      "every dataset of a v1.5 root; hcrl_ch; hcrl_sa, or hcrl_sa_<vehicle> for one vehicle)")
+    load.add_argument("--out", help="the folder holding the dataset folders (default: paths.data, "
+                      "that is $KDGAT_DATA or data/)")
+    load.add_argument("--train-fraction", type=float, default=0.8,
+                      help="share of each unsplit attack file's frames, in file order, that goes to training")
+    load.set_defaults(func=cmd_data_import)
     return parser
 
 

@@ -205,6 +205,27 @@ def test_bad_rows_are_reported(data, tmp_path, capsys):
     assert "attack_free.csv" in err and "skipped 1 unparsable row" in err and "line 11" in err
 
 
+def test_identical_files_are_read_once_and_train_test_copies_are_leakage(data, tmp_path, caplog):
+    clean = prepare(data, tmp_path / "clean", window=WINDOW, progress=False)
+    shutil.copy2(data / "train_01_attack_free" / "attack_free.csv", data / "train_02_with_attacks" / "copy.csv")
+    shutil.copy2(data / "test_01_dos" / "dos.csv", data / "train_02_with_attacks" / "dos_again.csv")
+    with caplog.at_level(logging.WARNING, logger="kdgat.data.dataset"):
+        p = prepare(data, tmp_path / "cache", window=WINDOW, progress=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("train_02_with_attacks/copy.csv has the same bytes as train_01_attack_free/attack_free.csv: "
+               "read once" in m for m in messages), messages
+    assert not any("copy.csv" in r.path for r in p.reports)  # never read, so its windows are in one place
+    # dos.csv is both trained on and tested on: read for each, and said loudly
+    leak = [m for m in messages if "LEAKAGE" in m]
+    assert len(leak) == 1 and "train_02_with_attacks/dos_again.csv (training) and test_01_dos/dos.csv (test)" in leak[0]
+    assert len(p.train) + len(p.val) > len(clean.train) + len(clean.val)
+    assert np.array_equal(p.tests["dos"].y, clean.tests["dos"].y)  # the test scenario keeps its file
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kdgat.data.dataset"):
+        again = prepare(data, tmp_path / "cache", window=WINDOW, progress=False)
+    assert again.from_cache and sum("LEAKAGE" in r.getMessage() for r in caplog.records) == 1  # every stage's log
+
+
 # --------------------------------------------------------------------------- concurrency
 
 

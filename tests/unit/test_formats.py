@@ -122,11 +122,9 @@ def test_ctt_bom_and_crlf(tmp_path):
 
 def test_ctt_fast_and_line_by_line_paths_agree(tmp_path, monkeypatch):
     good = "".join(f"{1000 + i}.25,{(i * 37) % 0x800:03X},{'AB' * (i % 9)},{i % 2}\n" for i in range(50))
-    line_by_line = lines.read_by_lines
     with monkeypatch.context() as m:  # a clean file must not need the slow path
-        m.setattr(lines, "read_by_lines", None)
+        m.setattr(lines, "parse_block", None)
         clean, _ = read_frames(write(tmp_path, "clean.csv", CTT_HEADER + good))
-    assert lines.read_by_lines is line_by_line
     dirty, report = read_frames(write(tmp_path, "dirty.csv", CTT_HEADER + good + "x,y\n"))
     assert report.bad_rows == 1 and report.bad_examples == [(52, "expected 4 comma-separated fields, got 2")]
     for name in ("timestamp", "can_id", "dlc", "payload", "label"):
@@ -435,9 +433,12 @@ def random_frames(n: int, seed: int = 0, attacks: bool = True) -> Frames:
     return Frames(timestamp, can_id, dlc, payload, label)
 
 
+ATTACK_FREE = ("hcrl_log", "hcrl_csv_noflag", "hcrl_csv_spaced")  # formats whose rows have no label
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_round_trip(tmp_path, fmt):
-    frames = random_frames(500, attacks=fmt != "hcrl_log")
+    frames = random_frames(500, attacks=fmt not in ATTACK_FREE)
     path = tmp_path / f"round.{fmt}"
     write_frames(path, frames, fmt)
     back, report = read_frames(path)
@@ -448,9 +449,10 @@ def test_round_trip(tmp_path, fmt):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
 
 
-def test_hcrl_log_cannot_hold_injected_frames(tmp_path):
+@pytest.mark.parametrize("fmt", ATTACK_FREE)
+def test_attack_free_formats_cannot_hold_injected_frames(tmp_path, fmt):
     with pytest.raises(ValueError, match="attack-free"):
-        write_frames(tmp_path / "a.txt", sample_frames(), "hcrl_log")
+        write_frames(tmp_path / "a.txt", sample_frames(), fmt)
     assert list(tmp_path.iterdir()) == []
 
 

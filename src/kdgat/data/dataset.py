@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Iterator
 import numpy as np
 
 from kdgat.atomic import locked, save_npz_atomic, write_json_atomic
+from kdgat.data.duplicates import Overlaps, find_overlaps
 from kdgat.data.frames import ReadReport
 from kdgat.data.graphset import GraphSet
 from kdgat.data.vocabulary import Vocabulary
@@ -61,6 +62,8 @@ class Prepared:
     val_idx: np.ndarray
     settings: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = False
+    # byte-identical files: copies read once, and leaks between training and test (kdgat.data.duplicates)
+    overlaps: Overlaps = field(default_factory=Overlaps)
 
 
 # --------------------------------------------------------------------------- prepare
@@ -83,9 +86,18 @@ def prepare(
     defaults to ``window`` (non-overlapping windows). Windows never span two files. Train graphs are the windows of the ``train_*``
     folders, split once (seeded, stratified by label) into train and val; the
     vocabulary is built from the train split alone, so val meets unknown ids
-    the way the test scenarios do.
+    the way the test scenarios do. Byte-identical files are read once, and a
+    file shared by a training and a test folder is a warning on every call
+    (kdgat.data.duplicates), so that it is in the log of every stage.
     """
     layout = as_layout(layout_or_root)
+    prepared = _prepare(layout, cache_dir, window, stride, val_fraction, seed, progress, lock_timeout)
+    for message in prepared.overlaps.messages():
+        log.warning("dataset %s: %s", layout.root, message)
+    return prepared
+
+
+def _prepare(layout, cache_dir, window, stride, val_fraction, seed, progress, lock_timeout) -> Prepared:
     settings = preprocessing_settings(window, stride, val_fraction, seed)
     if not layout.train:
         raise KdgatError(f"{layout.root}: no train_* folder with CAN files; cannot build a vocabulary or a split")
@@ -176,12 +188,14 @@ class _Cache:
             val = self.graphs(m["graphs"]["val"])
             tests = {scenario: self.graphs(name) for scenario, name in m["graphs"]["tests"]}
             reports = [ReadReport(**{**r, "bad_examples": [tuple(e) for e in r["bad_examples"]]}) for r in m["reports"]]
+            overlaps = Overlaps.from_dict(m.get("overlaps"))
         except Exception as exc:  # whatever a damaged file raises (BadZipFile, ValueError, KeyError...)
             self.problem = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             return None
         return Prepared(
             key=m["key"], directory=self.directory, vocab=vocab, train=train, val=val, tests=tests,
             reports=reports, train_idx=train_idx, val_idx=val_idx, settings=m["settings"], from_cache=True,
+            overlaps=overlaps,
         )
 
 
@@ -198,7 +212,9 @@ def _build(layout, directory: Path, key: str, identity, settings, old: _Cache, p
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)  # from here on the directory is incomplete
 
-    groups = file_groups(layout)
+    overlaps = find_overlaps(layout)
+    groups = [(role, name, [p for p in files if _relative(p, layout.root) not in overlaps.read_once])
+              for role, name, files in file_groups(layout)]
     n_files = sum(len(files) for _, _, files in groups)
     files_bar = tqdm(total=n_files, desc=f"reading {Path(layout.root).name}", unit="file", disable=not progress)
     windows_bar = tqdm(desc="building graphs", unit="window", disable=not progress)
@@ -272,6 +288,7 @@ def _build(layout, directory: Path, key: str, identity, settings, old: _Cache, p
         "graphs": graph_files,
         "files": {name: _file_entry(directory / name) for name in names},
         "reports": [dataclasses.asdict(r) for r in reports],
+        "overlaps": overlaps.as_dict(),
         "counts": {
             "vocab": len(vocab),
             "train": len(train),
@@ -282,8 +299,15 @@ def _build(layout, directory: Path, key: str, identity, settings, old: _Cache, p
     write_json_atomic(directory / MANIFEST, manifest)
     return Prepared(
         key=key, directory=directory, vocab=vocab, train=train, val=val, tests=tests, reports=reports,
-        train_idx=train_idx, val_idx=val_idx, settings=settings, from_cache=False,
+        train_idx=train_idx, val_idx=val_idx, settings=settings, from_cache=False, overlaps=overlaps,
     )
+
+
+def _relative(path: Path, root) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
 
 
 def _stored(cache: _Cache, name: str, read):

@@ -7,7 +7,9 @@ A format module holds everything about one format:
   that look like this format (a format with a header says 1 or 0);
 - ``head_rows(lines) -> (rows, any_usable)``: the data rows among those
   lines, and whether one of them is a usable frame;
-- ``read(path) -> kdgat.data.formats.lines.Rows`` and ``write(frames) -> bytes``.
+- ``read(path) -> kdgat.data.formats.lines.Rows`` and ``write(frames) -> bytes``;
+- optionally ``stream(path, digest=None)``: the file's ``lines.Parsed`` blocks one after the other,
+  so that a file is counted (``scan``) without holding it in memory.
 
 Sniffing runs in the launcher for every file of a dataset before anything is
 submitted, so the format modules import only the standard library at their
@@ -23,17 +25,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from kdgat.data.formats import can_train_and_test, hcrl_csv, hcrl_log
+from kdgat.data.formats import can_train_and_test, hcrl_csv, hcrl_csv_noflag, hcrl_csv_spaced, hcrl_log
 from kdgat.data.formats.fields import shorten
 from kdgat.errors import KdgatError
 
 if TYPE_CHECKING:  # kdgat.data.frames imports numpy, which sniffing must not
+    from typing import Iterator
+
+    from kdgat.data.formats.lines import Parsed
     from kdgat.data.frames import Frames, ReadReport
 
 # The one table of CAN file formats. On a tie, detection prefers the earlier one.
 REGISTRY: dict[str, ModuleType] = {
     "can_train_and_test": can_train_and_test,
     "hcrl_csv": hcrl_csv,
+    "hcrl_csv_noflag": hcrl_csv_noflag,
+    "hcrl_csv_spaced": hcrl_csv_spaced,
     "hcrl_log": hcrl_log,
 }
 FORMATS = tuple(REGISTRY)
@@ -64,6 +71,50 @@ def read_frames(path: str | os.PathLike, fmt: str | None = None) -> tuple[Frames
     from kdgat.data.formats.lines import frames_and_report
 
     return frames_and_report(path, fmt, REGISTRY[fmt].read(path))
+
+
+def scan(path: str | os.PathLike, fmt: str | None = None, digest=None) -> Iterator[Parsed]:
+    """The file's blocks, parsed one after the other (frames of the usable rows, a code per line), in
+    bounded memory; ``digest`` (a hashlib object) sees every byte of the file. A format without
+    ``stream`` is read whole and given as one block."""
+    path = _existing_file(path)
+    fmt = fmt or detect_format(path)
+    module = REGISTRY[fmt]
+    if hasattr(module, "stream"):
+        yield from module.stream(path, digest=digest)
+        return
+    import numpy as np
+
+    from kdgat.data.formats.lines import Parsed
+
+    rows = module.read(path)
+    if digest is not None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    frames = rows.frames()
+    yield Parsed(1, 0, path.stat().st_size, frames, np.zeros(len(frames), np.uint8), list(rows.examples))
+
+
+def count_frames(path: str | os.PathLike, fmt: str | None = None, digest=None) -> ReadReport:
+    """What ``read_frames`` reports of a file, counted a block at a time without keeping its frames;
+    a file with no usable row is an error naming it, as for ``read_frames``."""
+    from kdgat.data.formats.lines import MAX_BAD_EXAMPLES, Rows
+    from kdgat.data.frames import ReadReport
+
+    path = _existing_file(path)
+    fmt = fmt or detect_format(path)
+    rows, frames, injected = Rows(), 0, 0
+    for part in scan(path, fmt, digest=digest):
+        frames += len(part.frames)
+        injected += int(part.frames.label.sum())
+        rows.bad += part.bad
+        rows.examples.extend(part.examples[: max(0, MAX_BAD_EXAMPLES - len(rows.examples))])
+    if frames == 0:
+        rows.header_only = fmt == "can_train_and_test" and rows.bad == 0
+        raise KdgatError(f"{path}: no usable CAN frames in this {fmt} file ({rows.summary()})")
+    return ReadReport(path=str(path), format=fmt, frames=frames, injected=injected, bad_rows=rows.bad,
+                      bad_examples=list(rows.examples))
 
 
 def write_frames(path: str | os.PathLike, frames: Frames, fmt: str) -> None:

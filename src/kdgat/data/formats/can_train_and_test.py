@@ -4,10 +4,11 @@ A row is like ``1672531200.001234,0C1,00F0A1B2C3D4E5F6,0``: hex id, the
 payload's bytes as back-to-back hex digits, attack 0 or 1. The header may
 name the columns in any order and add others.
 
-A clean file goes through pandas' C parser and ``binascii`` (the benchmarked
-path); a file with any bad row is read again line by line
-(kdgat.data.formats.lines), which names each bad row's line. numpy, pandas
-and Arrow are imported inside the reading and writing functions only: sniffing stays light.
+The file is read a block at a time (kdgat.data.formats.lines): a clean
+block goes through pandas' C parser and ``binascii`` (the benchmarked path);
+a block with any bad row is read again line by line, which names each bad
+row's line. numpy, pandas and Arrow are imported inside the reading and
+writing functions only: sniffing stays light.
 """
 
 from __future__ import annotations
@@ -70,18 +71,24 @@ class _Header:
         return [lowered.index(name) for name in COLUMNS]
 
 
-def read(path: Path):
-    """The fast path reads clean files; any doubt re-reads line by line for exact bad-row reports."""
+def stream(path: Path, digest=None):
+    """The rows after the header, a block at a time: each block through pandas' C parser
+    (``_fast``), or line by line when it has any doubt, for exact bad-row reports."""
+    from functools import partial
+
     from kdgat.data.formats import lines
 
     header = _header(path)
-    frames = _read_fast(path, header) if len(header.names) == len(COLUMNS) else None
-    if frames is not None:
-        rows = lines.Rows()
-        rows.parts.append(frames)
-    else:
-        columns, n_columns = header.columns(), len(header.names)
-        rows = lines.read_by_lines(path, lambda chunk: _parse(chunk, columns, n_columns), skip_lines=header.line)
+    columns, n_columns = header.columns(), len(header.names)
+    fast = partial(_fast, header=header) if n_columns == len(COLUMNS) else None
+    return lines.parse_file(path, partial(_parse, columns=columns, n_columns=n_columns), fast=fast,
+                            skip_lines=header.line, digest=digest)
+
+
+def read(path: Path):
+    from kdgat.data.formats import lines
+
+    rows = lines.collect(stream(path))
     rows.header_only = rows.bad == 0
     return rows
 
@@ -104,64 +111,28 @@ def _header(path: Path) -> _Header:
     raise KdgatError(f"{path}: no usable CAN frames in this {NAME} file (it has no rows)")
 
 
-def _read_fast(path: Path, header: _Header):
-    """pandas' C parser with typed columns; None as soon as anything looks wrong.
-
-    On few cores pandas' parser beats Arrow's. Ids and payloads stay Arrow
-    strings (``ArrowDtype``): no Python object per value, and no guessing
-    that would read the payload ``0102`` as the number 102.
-    """
-    import csv
-
+def _fast(data: bytes, header: _Header):
+    """A block of clean rows with typed columns; None as soon as anything looks wrong."""
     import numpy as np
-    import pandas as pd
-    import pyarrow as pa
 
+    from kdgat.data.formats.blocks import count_byte
     from kdgat.data.formats.decode import hex_ids, hex_payloads
     from kdgat.data.formats.lines import make_frames
+    from kdgat.data.formats.table import TEXT, arrow_column, read_table
 
     ts_name, id_name, data_name, attack_name = (header.names[c] for c in header.columns())
-    text = pd.ArrowDtype(pa.large_string())
-    try:
-        df = pd.read_csv(
-            path,
-            skiprows=header.line - 1,
-            dtype={ts_name: "float64", id_name: text, data_name: text, attack_name: "int8"},
-            na_filter=False,
-            quoting=csv.QUOTE_NONE,
-            engine="c",
-        )
-    except (ValueError, OverflowError):  # bad number, wrong field count (ParserError), bad UTF-8
+    df = read_table(data, header.names, {ts_name: "float64", id_name: TEXT, data_name: TEXT, attack_name: "int8"})
+    if df is None or count_byte(data, b",") != (len(COLUMNS) - 1) * len(df):  # a row with fewer fields
         return None
-    if not isinstance(df.index, pd.RangeIndex) or list(df.columns) != header.names:
-        return None  # pandas took a first column as the index: rows are wider than the header
     timestamp = df[ts_name].to_numpy(np.float64)
     label = df[attack_name].to_numpy(np.int8)
     if not np.isfinite(timestamp).all() or ((label != 0) & (label != 1)).any():
         return None
-    frames = make_frames(len(df), timestamp=timestamp, label=label)
-    at = 0
-    for chunk in _arrow_chunks(df[id_name]):
-        can_id = hex_ids(chunk)
-        if can_id is None:
-            return None
-        frames.can_id[at : at + len(chunk)] = can_id
-        at += len(chunk)
-    at = 0
-    for chunk in _arrow_chunks(df[data_name]):
-        decoded = hex_payloads(chunk)
-        if decoded is None:
-            return None
-        frames.payload[at : at + len(chunk)], frames.dlc[at : at + len(chunk)] = decoded
-        at += len(chunk)
-    return frames
-
-
-def _arrow_chunks(series) -> list:
-    import pyarrow as pa
-
-    arrow = pa.array(series.array)  # zero-copy for an ArrowDtype column
-    return arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    can_id = hex_ids(arrow_column(df[id_name]))
+    decoded = hex_payloads(arrow_column(df[data_name]))
+    if can_id is None or decoded is None:
+        return None
+    return make_frames(len(df), timestamp=timestamp, can_id=can_id, dlc=decoded[1], payload=decoded[0], label=label)
 
 
 def _parse(chunk, columns: list[int], n_columns: int):

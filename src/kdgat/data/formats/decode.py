@@ -107,6 +107,15 @@ def parse_float(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return values, np.isfinite(values)
 
 
+def float_column(arr: pa.Array) -> np.ndarray | None:
+    """Finite float64 values of a column of numbers, or None if one is not (the fast path's test)."""
+    try:
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    return values if np.isfinite(values).all() else None
+
+
 def shown(arr: pa.Array, i: int) -> str:
     """A field's text for an error message, cut short."""
     value = arr[i].as_py() or ""
@@ -130,8 +139,10 @@ def take(flat: pa.Array, index: np.ndarray) -> pa.Array:
     return flat.take(pa.array(np.minimum(index, len(flat) - 1), pa.int64()))
 
 
-def data_bytes(flat: pa.Array, first: np.ndarray, dlc: np.ndarray, rows: np.ndarray, skip: int):
-    """Payloads of ``rows`` whose bytes are items ``skip .. skip+dlc-1``, each one or two hex digits.
+def data_bytes(flat: pa.Array, first: np.ndarray, dlc: np.ndarray, rows: np.ndarray, skip: int,
+               two_digits: bool = False):
+    """Payloads of ``rows`` whose bytes are items ``skip .. skip+dlc-1``, each one or two hex digits
+    (exactly two with ``two_digits``).
 
     All rows' bytes are decoded in one call; returns the (N, 8) payload and
     the rows with a byte that is not hex.
@@ -140,7 +151,10 @@ def data_bytes(flat: pa.Array, first: np.ndarray, dlc: np.ndarray, rows: np.ndar
     dlc = dlc[rows]
     row = np.repeat(rows, dlc)
     byte = np.arange(len(row)) - np.repeat(np.cumsum(dlc) - dlc, dlc)
-    values, ok = parse_int(take(flat, first[row] + skip + byte), 16, 2)
+    items = take(flat, first[row] + skip + byte)
+    values, ok = parse_int(items, 16, 2)
+    if two_digits:
+        ok &= byte_lengths(items) == 2
     payload[row, byte] = values
     bad = np.zeros(len(first), bool)
     bad[row[~ok]] = True
@@ -186,3 +200,51 @@ def hex_payloads(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     except binascii.Error:
         return None
     return np.frombuffer(raw, np.uint8).reshape(len(arr), 8), (lengths // 2).astype(np.uint8)
+
+
+# ---- the fast paths' columns: all values of a column at once, -1 or None where not as expected -------------
+
+
+def hex_pairs(arr: pa.Array) -> np.ndarray | None:
+    """The byte value of each string that is exactly two hex digits, -1 for other strings of at most two
+    characters; None when a string is longer (a column that is no byte column)."""
+    lengths = byte_lengths(arr)
+    if len(arr) == 0:
+        return np.zeros(0, np.int16)
+    if lengths.max() > 2:
+        return None
+    pairs = _HEX_PAIR[_fixed_width(arr, 2, right_align=False).view(np.uint16)[:, 0]]
+    return np.where(lengths == 2, pairs, -1)
+
+
+def first_bytes(arr: pa.Array) -> np.ndarray:
+    """The first byte of each string, 0 for an empty one."""
+    if arr.null_count:
+        arr = arr.fill_null("")
+    lengths, raw = _string_buffers(arr)
+    data = np.frombuffer(raw, np.uint8)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    out = np.zeros(len(arr), np.uint8)
+    some = lengths > 0
+    out[some] = data[starts[some]]
+    return out
+
+
+def spaced_payloads(arr: pa.Array, dlc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(payload, ok) of fields holding exactly ``dlc`` two-digit hex bytes, one space between them."""
+    n = len(arr)
+    lengths = byte_lengths(arr)
+    ok = lengths == np.where(dlc > 0, 3 * dlc.astype(np.int64) - 1, 0)
+    arr = _keep_only(arr, ok, "")
+    chars = _fixed_width(arr, 23, right_align=False)
+    payload = np.zeros((n, 8), np.uint8)
+    for k in range(8):
+        present = dlc > k
+        hi = _HEX_VALUE[chars[:, 3 * k]].astype(np.int16)
+        lo = _HEX_VALUE[chars[:, 3 * k + 1]].astype(np.int16)
+        ok &= ~present | ((hi >= 0) & (lo >= 0))
+        if k < 7:
+            ok &= ~(dlc > k + 1) | (chars[:, 3 * k + 2] == ord(" "))
+        payload[:, k] = np.where(present & ok, hi * 16 + lo, 0)
+    payload[~ok] = 0
+    return payload, ok

@@ -1,21 +1,28 @@
-"""The line-by-line read that every format can fall back on, and the tally of rows it could not use.
+"""Parsing a file block by block, and the tally of rows it could not use.
 
-The file is cut into lines with numpy and parsed a chunk of lines at a time
-by the format's own ``parse(chunk)`` (Arrow kernels, numpy tables), so a bad
-row's line number is exact whatever blank or broken lines come before it.
-Rows that do not parse are counted with their line number, never dropped
-silently and never a crash.
+Every block of whole lines (kdgat.data.formats.blocks) goes first to the
+format's ``fast`` parser when it has one: pandas' C parser and whole-column
+decoding, which gives up (None) at the least doubt. Otherwise, and for
+formats without one, the block is cut into lines and parsed a chunk of lines
+at a time by the format's exact ``parse(chunk)`` (Arrow kernels, numpy
+tables), so a bad row's line number is exact whatever blank or broken lines
+come before it. Rows that do not parse are counted with their line number,
+never dropped silently and never a crash. Only one block is in memory at a
+time, plus the frames kept so far.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kdgat.data.formats import blocks as blocks_module
 from kdgat.data.frames import Frames, ReadReport
 from kdgat.errors import KdgatError
 
@@ -25,10 +32,28 @@ CHUNK_LINES = 1 << 17
 
 # parse(chunk of lines) -> (frames, code per row: 0 usable, BLANK, or a reason; describe(i) -> why row i is bad)
 Parse = Callable[[pa.Array], "tuple[Frames, np.ndarray, Callable[[int], str]]"]
+# fast(block bytes) -> a frame for every line of the block, or None when any line is not a plain good row
+Fast = Callable[[bytes], "Frames | None"]
+
+
+@dataclass
+class Parsed:
+    """One block of a file, parsed: the frames of its usable rows and what became of each line."""
+
+    first_line: int  # 1-based
+    offset: int  # byte offset of the block's first line
+    size: int  # its bytes
+    frames: Frames  # the usable rows, in file order
+    code: np.ndarray  # per line: 0 usable, BLANK, anything else bad
+    examples: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of its first bad rows
+
+    @property
+    def bad(self) -> int:
+        return int(np.count_nonzero((self.code != 0) & (self.code != BLANK)))
 
 
 class Rows:
-    """Parsed chunks, plus the count and first examples of the rows that were not usable."""
+    """Parsed blocks, plus the count and first examples of the rows that were not usable."""
 
     def __init__(self) -> None:
         self.parts: list[Frames] = []
@@ -36,14 +61,10 @@ class Rows:
         self.examples: list[tuple[int, str]] = []
         self.header_only = False  # a file that has a header and nothing after it says so
 
-    def add(self, chunk: Frames, code: np.ndarray, first_line: int, describe: Callable[[int], str]) -> None:
-        """``code`` per row: 0 usable, BLANK skipped, anything else bad (``describe(i)`` says why)."""
-        bad = np.flatnonzero((code != 0) & (code != BLANK))
-        self.bad += len(bad)
-        for i in bad[: max(0, MAX_BAD_EXAMPLES - len(self.examples))]:
-            self.examples.append((first_line + int(i), describe(int(i))))
-        keep = code == 0
-        self.parts.append(chunk if keep.all() else chunk.take(keep))
+    def add(self, parsed: Parsed) -> None:
+        self.bad += parsed.bad
+        self.examples.extend(parsed.examples[: max(0, MAX_BAD_EXAMPLES - len(self.examples))])
+        self.parts.append(parsed.frames)
 
     def frames(self) -> Frames:
         return self.parts[0] if len(self.parts) == 1 else Frames.concat(self.parts)
@@ -53,6 +74,16 @@ class Rows:
             line, reason = self.examples[0]
             return f"{self.bad} bad rows; first at line {line}: {reason}"
         return "it has a header and no rows" if self.header_only else "it has no rows"
+
+
+def collect(parsed: Iterable[Parsed]) -> Rows:
+    """Every block's frames and bad rows, kept together (what ``read`` returns)."""
+    rows = Rows()
+    for part in parsed:
+        rows.add(part)
+    if not rows.parts:
+        rows.parts.append(Frames.empty())
+    return rows
 
 
 def frames_and_report(path: Path, fmt: str, rows: Rows) -> tuple[Frames, ReadReport]:
@@ -95,46 +126,46 @@ def mark(code: np.ndarray, bad: np.ndarray, reason: int) -> None:
     code[(code == 0) & bad] = reason
 
 
-def read_by_lines(path: Path, parse: Parse, skip_lines: int = 0) -> Rows:
-    """Every line after the first ``skip_lines``, parsed CHUNK_LINES at a time (each trimmed at its right end)."""
-    lines = _file_lines(path)
-    rows = Rows()
-    for start in range(skip_lines, len(lines), CHUNK_LINES):
+def parse_file(path: str | os.PathLike, parse: Parse, *, fast: Fast | None = None, skip_lines: int = 0,
+               digest=None) -> Iterator[Parsed]:
+    """Every line after the first ``skip_lines``, a block at a time (see the module's docstring)."""
+    for block in blocks_module.read_blocks(path, skip_lines=skip_lines, digest=digest):
+        n_lines = block.lines
+        frames = fast(block.data) if fast is not None else None
+        if frames is not None and len(frames) == n_lines:
+            yield Parsed(block.first_line, block.offset, len(block.data), frames, np.zeros(n_lines, np.uint8))
+        else:
+            yield parse_block(block, parse)
+
+
+def parse_block(block: blocks_module.Block, parse: Parse) -> Parsed:
+    """The exact parse of one block, CHUNK_LINES lines at a time (each line trimmed at its right end)."""
+    lines = _block_lines(block.data)
+    parts, codes, examples = [], [], []
+    for start in range(0, len(lines), CHUNK_LINES):
         chunk = pc.ascii_rtrim_whitespace(lines.slice(start, CHUNK_LINES))
         frames, code, describe = parse(chunk)
-        rows.add(frames, code, start + 1, describe)
-    if not rows.parts:
-        rows.parts.append(Frames.empty())
-    return rows
+        bad = np.flatnonzero((code != 0) & (code != BLANK))
+        for i in bad[: max(0, MAX_BAD_EXAMPLES - len(examples))]:
+            examples.append((block.first_line + start + int(i), describe(int(i))))
+        keep = code == 0
+        parts.append(frames if keep.all() else frames.take(keep))
+        codes.append(code)
+    frames = Frames.concat(parts)
+    code = np.concatenate(codes) if codes else np.zeros(0, np.uint8)
+    return Parsed(block.first_line, block.offset, len(block.data), frames, code, examples)
 
 
-def _file_lines(path: Path) -> pa.Array:
-    """The file as one Arrow string per physical line."""
-    buf = np.fromfile(path, np.uint8)
-    if buf[:3].tobytes() == b"\xef\xbb\xbf":
-        buf = buf[3:]
+def _block_lines(data: bytes) -> pa.Array:
+    """The block as one Arrow string per line (each keeping its terminator, which parse_block trims)."""
+    buf = np.frombuffer(data, np.uint8)
     if len(buf) and buf.max() >= 0x80:
         # No field of any format holds a non-ASCII byte; '?' keeps such a line bad, but valid text.
-        buf[buf >= 0x80] = ord("?")
-    ends = _line_ends(buf)
-    if len(buf) and (len(ends) == 0 or ends[-1] != len(buf) - 1):
-        ends = np.append(ends, len(buf) - 1)
-    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
-    # Offsets must be contiguous, so each line keeps its terminator; read_by_lines trims it.
-    return pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(buf))
+        buf = np.where(buf >= 0x80, np.uint8(ord("?")), buf)
+    offsets = np.concatenate([[0], blocks_module.line_ends(data)]).astype(np.int64)
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(buf))
 
 
-def _line_ends(buf: np.ndarray, block: int = 1 << 24) -> np.ndarray:
-    """Positions of line terminators ('\n', or a bare '\r' as the CSV parsers take it), a block at a time
-    so that no file-sized temporary is made."""
-    parts = []
-    for start in range(0, len(buf), block):
-        part = buf[start : start + block]
-        ends = np.flatnonzero(part == ord("\n"))
-        cr = np.flatnonzero(part == ord("\r"))
-        if len(cr):
-            nxt = cr + 1 + start
-            bare = cr[(nxt >= len(buf)) | (buf[np.minimum(nxt, len(buf) - 1)] != ord("\n"))]
-            ends = np.union1d(ends, bare)
-        parts.append(ends + start)
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+def read_by_lines(path: Path, parse: Parse, skip_lines: int = 0, fast: Fast | None = None) -> Rows:
+    """Every line after the first ``skip_lines``, all kept: what a format's ``read`` returns."""
+    return collect(parse_file(path, parse, fast=fast, skip_lines=skip_lines))
