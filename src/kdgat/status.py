@@ -82,10 +82,22 @@ def describe(manifest: Manifest, infos: dict[str, Any]) -> list[Row]:
                 used = f"{info.max_rss_mb / 1024:.1f}G" if info.max_rss_mb is not None else "?"
                 memory = f"{used} of {s.mem}"
                 note = f"used {info.elapsed} of {s.walltime}; " + suggestion(info.elapsed, info.max_rss_mb)
+            elif info.state == "RUNNING":
+                note = mlflow_run_note(s.marker)
             elif info.state == "GONE":
                 note = "no longer known (accounting off, and it ended long ago; or its records were removed)"
             rows.append(Row(chain.num, s.stage, s.job_id, info.state, info.elapsed, memory, note))
     return rows
+
+
+def mlflow_run_note(marker: str) -> str:
+    """The MLflow run a running stage writes (from its pointer beside its completion marker), in words."""
+    from kdgat.tracking.record import read_pointer
+
+    pointer = read_pointer(Path(marker).parent) if marker else None
+    if not pointer or not pointer.get("run_id"):
+        return ""
+    return f"MLflow run {pointer['run_id']}"
 
 
 def to_cancel(manifest: Manifest, stage: str | None) -> list[str]:

@@ -102,7 +102,7 @@ def test_csv_holds_every_split_and_metric_and_leaves_blanks_for_what_is_not_ther
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:9] == ["job", "dataset", "seed", "stage", "preset", "state", "val_accuracy", "val_f1",
                                  "val_roc_auc"]
-    assert list(rows[0])[-4:] == ["parameters", "seconds", "peak_mem_mib", "artifacts"]
+    assert list(rows[0])[-5:] == ["parameters", "seconds", "peak_mem_mib", "artifacts", "mlflow_run_id"]
     fusion = rows[2]
     assert (fusion["stage"], fusion["val_f1"], fusion["test_fuzzing_roc_auc"], fusion["peak_mem_mib"]) == \
         ("fusion", "0.875", "0.99", "512.0")
