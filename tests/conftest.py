@@ -9,7 +9,12 @@ benchmark uses too.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,3 +66,56 @@ def torch_probe(tmp_path_factory):
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('TORCH_IMPORTED=%s\\n' % ('torch' in sys.modules)))\n")
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(probe), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+class MlflowServer:
+    """A real `mlflow server` on a free local port, with its own SQLite database and artifact folder, started
+    in its own process group so that stopping it stops its workers too. Killed and started again on the same
+    port and database, it is the same server to a client that knew it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_s: float = 90) -> "MlflowServer":
+        """Start it and wait for /health: on a busy 2-core machine that can take 20 s or more."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+             "--artifacts-destination", str(self.folder / "artifacts")],
+            stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(self.folder / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer /health in {wait_s} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    server = MlflowServer(tmp_path / "mlflow-server").start()
+    yield server
+    server.stop()

@@ -36,6 +36,19 @@ def test_waiting_stage_says_what_it_waits_for():
     assert rows["gat"].note == "waiting for vgae" and rows["fusion"].note == "waiting for vgae, gat"
 
 
+def test_a_running_stage_shows_its_mlflow_run(tmp_path):
+    """From the pointer its tracking writes beside the stage's completion marker (kdgat.tracking.record)."""
+    from kdgat.tracking.record import write_pointer
+
+    write_pointer(tmp_path, {"run_id": "abc123", "state": "running"})
+    stages = [StageRecord(stage="vgae", action="submitted", job_id="1", marker=str(tmp_path / "done.json")),
+              StageRecord(stage="gat", action="submitted", job_id="2", marker=str(tmp_path / "other" / "done.json"))]
+    manifest = Manifest(sweep_dir="/s", submitted="", cluster="slurm", chains=[ChainRecord(0, [], stages)])
+    rows = {r.stage: r for r in describe(manifest, {"1": JobInfo("1", "RUNNING"), "2": JobInfo("2", "RUNNING")})}
+    assert rows["vgae"].note == "MLflow run abc123"
+    assert rows["gat"].note == ""  # not tracked (or its run not opened yet)
+
+
 def test_suggestion_rounds_up_with_margin():
     assert suggestion("1-00:00:00", None) == "next time walltime=36:00:00"
     assert suggestion("", 1000.0) == "next time mem=2G"

@@ -69,24 +69,21 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def filesystem_type(path: Path, mounts: str | None = None) -> str:
-    """The type of the filesystem holding `path` (its nearest existing folder), from /proc/mounts:
-    the longest mount point above it. '' where that cannot be told (not Linux)."""
+    """The type of the filesystem that holds (or will hold) `path`, from /proc/mounts: that of the longest
+    mount point above it, links resolved. '' where that cannot be told (not Linux)."""
     if mounts is None:
         try:
             mounts = Path("/proc/mounts").read_text()
         except OSError:
             return ""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    path = path.resolve()
+    path = os.path.realpath(path)
     best, kind = "", ""
     for line in mounts.splitlines():
         fields = line.split()
         if len(fields) < 3:
             continue
         point = fields[1].replace("\\040", " ")
-        inside = str(path) == point or str(path).startswith(point.rstrip("/") + "/")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(best):
             best, kind = point, fields[2]
     return kind
