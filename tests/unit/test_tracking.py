@@ -125,3 +125,19 @@ def test_a_stage_continues_the_run_of_its_unfinished_attempt_and_only_for_the_sa
     assert record.stage_pointer(cfg, "autoencoder", art, {}, elsewhere)["run_id"] is None
     record.write_pointer(art.dir, {**first, "run_id": "r1", "state": record.COMPLETE})  # trained, then damaged
     assert record.stage_pointer(cfg, "autoencoder", art, {}, where)["run_id"] is None
+
+
+def test_sync_finds_finished_stages_under_a_folder_and_refuses_an_unsafe_store(tmp_path, monkeypatch):
+    from kdgat.tracking import sync
+
+    finished, unfinished = tmp_path / "synthetic" / "autoencoder" / "a", tmp_path / "synthetic" / "curriculum" / "b"
+    for folder in (finished, unfinished):
+        folder.mkdir(parents=True)
+        record.write_pointer(folder, {"uri": "sqlite:////nfs/mlflow.db", "state": record.PENDING, "run_id": None})
+    (finished / "done.json").write_text('{"files": {}}')
+    assert sync.finished_stages(tmp_path) == [(None, finished, False)]
+    monkeypatch.setattr(sync, "unsafe_store", lambda uri: f"{uri} is on nfs")
+    (result,) = sync.sync(tmp_path)
+    assert (result.stage_dir, result.ok) == (finished, False)
+    assert result.outcome == "failed: sqlite:////nfs/mlflow.db is on nfs; or send it elsewhere with --uri"
+    assert record.read_pointer(finished)["state"] == record.PENDING

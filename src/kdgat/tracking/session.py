@@ -131,7 +131,8 @@ class StageTracker:
                      f"(to see it: {ui_command(self.target.uri)})")
             return
         if reply is None:
-            why = f"its tracking process did not answer in {self.target.wait_s:g} s (tracking.wait_s)"
+            why = ("its tracking process exited (its error is above)" if self.process.proc.poll() is not None
+                   else f"its tracking process did not answer in {self.target.wait_s:g} s (tracking.wait_s)")
             _stop_tracking()
         else:
             why = reply.get("error") or "unknown error"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdgat.tracking.record import COMPLETE, POINTER, read_pointer, write_pointer
+from kdgat.tracking.settings import unsafe_store
 
 
 @dataclass
@@ -64,6 +65,10 @@ def sync(path: Path, uri: str | None = None) -> list[Synced]:
                        "experiment_id": None, "parent_run_id": None, "run_id": None}
         if pointer.get("state") == COMPLETE:
             out.append(Synced(stage_dir, pointer.get("run_id"), "already complete", chain))
+            continue
+        unsafe = unsafe_store(pointer["uri"])
+        if unsafe:
+            out.append(Synced(stage_dir, None, f"failed: {unsafe}; or send it elsewhere with --uri", chain))
             continue
         try:
             client = runs.client_for(pointer)
