@@ -85,3 +85,24 @@ def test_a_failing_scancel_is_an_error_not_a_claim(unreachable_scancel, tmp_path
 def test_logs_of_an_unknown_stage_lists_the_stages():
     with pytest.raises(KdgatError, match="no stage 'fusionx' in this sweep; its stages are vgae, gat, fusion"):
         log_path(MANIFEST, "fusionx", None)
+
+
+def test_a_running_stage_without_a_recorded_marker_is_found_from_its_chains_frozen_config(tmp_path, compose_cfg,
+                                                                                            monkeypatch):
+    """A synthetic dataset is made by the chain's first stage: at submit nothing knew its stages' folders yet."""
+    from omegaconf import OmegaConf
+
+    import kdgat.artifacts as artifacts
+    from kdgat.tracking.record import write_pointer
+
+    monkeypatch.setattr(artifacts, "data_key", lambda cfg: "d" * 16)
+    cfg = compose_cfg("pipeline=teacher", f"paths.artifacts={tmp_path / 'art'}")
+    (tmp_path / "0").mkdir()
+    OmegaConf.save(cfg, tmp_path / "0" / "config.yaml")
+    folder = artifacts.stage_artifacts(cfg, "curriculum").dir
+    folder.mkdir(parents=True)
+    write_pointer(folder, {"run_id": "r9", "state": "running"})
+    manifest = Manifest(sweep_dir=str(tmp_path), submitted="", cluster="slurm", chains=[ChainRecord(0, [], [
+        StageRecord(stage="curriculum", action="submitted", job_id="1")])])
+    (row,) = describe(manifest, {"1": JobInfo("1", "RUNNING")})
+    assert row.note == "MLflow run r9"
