@@ -102,7 +102,9 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
 
     A lock on the stage's directory keeps two runs of the same stage (two
     identical submissions) from training it twice: the second waits, then
-    finds it finished.
+    finds it finished. A stage that trains is tracked (kdgat.tracking): its run
+    is opened before training and completed before the marker; a stage found
+    finished logs nothing.
     """
     import resource
 
