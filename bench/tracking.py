@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,21 +45,25 @@ def import_seconds(module: str, repeat: int = 3) -> float:
 
 
 def stage_run(art: Path, preset: str, tracking: bool, extra: list[str]) -> dict[str, float]:
-    """One stage trained in a fresh process: wall seconds, and seconds until the stage starts training."""
+    """One stage trained in a fresh process: wall seconds, CPU seconds (the process's and its tracking
+    process's: steadier than wall time on a shared machine), and seconds until the stage starts training."""
     shutil.rmtree(art / "synthetic" / preset, ignore_errors=True)
     args = [sys.executable, str(ROOT / "train.py"), "pipeline=custom", f"pipeline.presets=[{preset}]",
             "progress=false", f"paths.artifacts={art}", *([] if tracking else ["tracking=none"]), *extra]
     t0_wall = time.time()
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, cwd=art.parent, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     if out.returncode != 0:
         raise SystemExit(f"stage failed:\n{out.stderr[-3000:]}")
     if tracking and "is MLflow run" not in out.stdout:
         raise SystemExit(f"tracking did not record the stage:\n{out.stdout[-3000:]}")
     started = STARTED.search(out.stdout)
     begun = datetime.strptime(started[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() - t0_wall
-    return {"wall": wall, "startup": begun}
+    return {"wall": wall, "cpu": cpu, "startup": begun}
 
 
 def main() -> None:
@@ -82,20 +87,20 @@ def main() -> None:
             results["tracking=none"].append(stage_run(art, args.preset, False, extra))
             kind = "tracking (fresh store)" if i == 0 else "tracking (store set up)"
             results[kind].append(stage_run(art, args.preset, True, extra))
-            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]['wall']:.1f} s" for k, v in results.items() if v),
-                  flush=True)
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]['wall']:.1f} s ({v[-1]['cpu']:.1f} s CPU)"
+                                                 for k, v in results.items() if v), flush=True)
     print(f"\n{args.preset} at the synthetic defaults, {args.repeat} run(s) of each, medians:")
-    print(f"{'':26} {'wall':>8} {'start-up':>9}")
-    base = {k: statistics.median(r[k] for r in results["tracking=none"]) for k in ("wall", "startup")}
+    print(f"{'':26} {'wall':>8} {'CPU':>8} {'start-up':>9}")
+    base = {k: statistics.median(r[k] for r in results["tracking=none"]) for k in ("wall", "cpu", "startup")}
     for kind, runs in results.items():
         if not runs:
             continue
-        wall = statistics.median(r["wall"] for r in runs)
-        startup = statistics.median(r["startup"] for r in runs)
+        wall, cpu, startup = (statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "startup"))
         versus = "" if kind == "tracking=none" else \
-            (f"   wall {wall - base['wall']:+.1f} s ({100 * (wall / base['wall'] - 1):+.1f} %), "
-             f"start-up {startup - base['startup']:+.2f} s (budget: import torch, {torch_s:.2f} s)")
-        print(f"{kind:26} {wall:7.1f}s {startup:8.2f}s{versus}")
+            (f"   wall {100 * (wall / base['wall'] - 1):+.1f} %, CPU {cpu - base['cpu']:+.1f} s "
+             f"({100 * (cpu / base['cpu'] - 1):+.1f} %), start-up {startup - base['startup']:+.2f} s "
+             f"(budget: import torch, {torch_s:.2f} s)")
+        print(f"{kind:26} {wall:7.1f}s {cpu:7.1f}s {startup:8.2f}s{versus}")
 
 
 if __name__ == "__main__":
