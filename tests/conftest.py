@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import json
 import urllib.request
 from pathlib import Path
 
@@ -119,3 +120,48 @@ def mlflow_server(tmp_path):
     server = MlflowServer(tmp_path / "mlflow-server").start()
     yield server
     server.stop()
+
+
+# ---------------------------------------------------------------- MLflow runs, as a user's client sees them
+
+PARENT = "mlflow.parentRunId"
+
+
+def client_of(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def embedded(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'experimentruns' / 'mlflow' / 'mlflow.db'}"
+
+
+def runs_of(client, experiment: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def assert_run_holds_its_stage(client, run) -> dict:
+    """The run has every epoch of the stage's history (step = epoch, from 1), every final metric of its
+    metrics.json, its figures, metrics.json and config.yaml; returns the metrics."""
+    folder = Path(run.data.tags["artifacts_dir"])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    history = metrics["training"]["history"]
+    if "epochs_run" in metrics["training"]:
+        assert len(history["train_loss"]) == metrics["training"]["epochs_run"]
+    for key, values in history.items():
+        points = client.get_metric_history(run.info.run_id, "epoch_seconds" if key == "seconds" else key)
+        last = {p.step: p.value for p in sorted(points, key=lambda p: p.timestamp)}  # a resumed epoch: the last
+        assert last == {step: v for step, v in enumerate(values, start=1)}, key
+    for split, m in metrics["splits"].items():
+        for name in ("f1", "accuracy", "roc_auc"):
+            assert run.data.metrics[f"{split}.{name}"] == m[name]
+    assert run.data.metrics["seconds"] == metrics["seconds"]
+    assert run.data.metrics["peak_rss_mib"] == metrics["peak_rss_mib"]
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert files == {p.name for p in folder.glob("*.png")} | {"metrics.json", "config.yaml"}
+    assert any(name.startswith("confusion_") for name in files)
+    assert run.data.tags["model_path"] == str(folder / "model.pt") and run.data.tags["fingerprint"] == folder.name
+    assert run.info.status == "FINISHED"
+    return metrics
