@@ -1,7 +1,6 @@
 """A stage's tracking process: `python -m kdgat.tracking.worker`, started by the stage job (kdgat.tracking.session).
 
-It imports MLflow and talks to the store while the stage trains, on a core
-training leaves idle, so the stage job never waits for MLflow's import nor for
+It imports MLflow and talks to the store while the stage trains, so the stage job never waits for MLflow's import nor for
 a slow server: the stage sends one JSON line per event on stdin and waits only
 at its end, a bounded time, for the one-line answer to `finish`. At the first
 failure (server down, store locked) it stops talking to the store for the rest
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,11 +88,7 @@ class Worker:
 
 
 def main() -> None:
-    try:
-        os.nice(10)  # training comes first; this uses what it leaves
-    except OSError:
-        pass
-    worker = Worker()
+    worker = Worker()  # at the stage's own priority: a lower one starves it on a busy machine (tracking.wait_s)
     for line in sys.stdin:
         if not line.strip():
             continue
