@@ -149,6 +149,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_track_sync(args: argparse.Namespace) -> int:
+    """Send the MLflow runs that tracking could not send (server down, store locked) from the stages' files."""
+    from kdgat.sweeps import find_sweep, is_sweep
+    from kdgat.tracking.sync import sync
+
+    given = Path(args.sweep) if args.sweep else None
+    path = given if given is not None and given.is_dir() and not is_sweep(given) else find_sweep(args.sweep,
+                                                                                                  launched=False)
+    results = sync(path, args.uri)
+    for r in results:
+        where = f"chain {r.chain} " if r.chain is not None else ""
+        print(f"{where}{r.stage_dir}: {r.outcome}" + (f" (run {r.run_id})" if r.run_id else ""))
+    failed = sum(not r.ok for r in results)
+    print(f"kdgat: {len(results) - failed} of {len(results)} finished stages' runs complete in MLflow"
+          + (f"; {failed} could not be sent" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose --help page says what it does, as the list of commands does."""
     return sub.add_parser(name, help=text, description=text)
@@ -185,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = _command(sub, "report", "a sweep's stage metrics as Markdown, CSV and figures (default: the newest)")
     report.add_argument("sweep", nargs="?", help="sweep directory (holds <job num>/config.yaml or .hydra/config.yaml)")
     report.set_defaults(func=cmd_report)
+    track = _command(sub, "track", "MLflow tracking of the stages' runs")
+    track_sub = track.add_subparsers(dest="track_command", required=True)
+    track_sync = _command(track_sub, "sync", "send the runs tracking could not send (server down, store locked)")
+    track_sync.add_argument("sweep", nargs="?", help="sweep directory (default: the newest), or a folder such as "
+                            "paths.artifacts: every finished stage under it")
+    track_sync.add_argument("--uri", help="send them to this MLflow server or store instead of the one they name")
+    track_sync.set_defaults(func=cmd_track_sync)
     logs = _command(sub, "logs", "show a stage's SLURM log")
     logs.add_argument("sweep", help="sweep directory")
     logs.add_argument("stage")

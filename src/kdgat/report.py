@@ -47,6 +47,7 @@ class Row:
     artifacts: Path | None = None
     teacher: Path | None = None  # for a distilled student: the teacher GAT it learned from
     job_id: str | None = None  # the SLURM job, when the launcher's manifest names one
+    mlflow: dict[str, Any] | None = None  # the stage's link to its MLflow run (kdgat.tracking.record's pointer)
 
     @property
     def done(self) -> bool:
@@ -148,12 +149,14 @@ def _stage_dir(cfg: Any, name: str, record: Any, memo: dict) -> Path | None:
 
 def _row(num: int, cfg: Any, name: str, record: Any, memo: dict) -> Row:
     from kdgat.artifacts import StageArtifacts
+    from kdgat.tracking.record import read_pointer
 
     node = cfg.pipeline.stages[name]
     job_id = record.job_id if record is not None and record.job_id != "-" and record.action != "done" else None
     row = Row(job=num, dataset=str(cfg.dataset.name), seed=cfg.seed, stage=name, preset=str(node.preset),
               job_id=job_id)
     folder = _stage_dir(cfg, name, record, memo)
+    row.mlflow = read_pointer(folder) if folder else None
     art = folder and StageArtifacts(stage=name, preset=str(node.preset), dir=folder, fingerprint=folder.name)
     if not art or not art.done():  # not finished, or its files no longer match what it wrote
         return row
@@ -222,11 +225,11 @@ def to_csv(rows: list[Row]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["job", "dataset", "seed", "stage", "preset", "state",
                      *[f"{s}_{m}" for s in splits for m in METRICS],
-                     "parameters", "seconds", "peak_mem_mib", "artifacts"])
+                     "parameters", "seconds", "peak_mem_mib", "artifacts", "mlflow_run_id"])
     for r in rows:
         cells = [r.splits.get(s, {}).get(m) for s in splits for m in METRICS]
         writer.writerow([r.job, r.dataset, r.seed, r.stage, r.preset, r.state, *cells,
-                         r.parameters, r.seconds, r.peak_mib, r.artifacts])
+                         r.parameters, r.seconds, r.peak_mib, r.artifacts, (r.mlflow or {}).get("run_id")])
     return out.getvalue()
 
 
@@ -275,7 +278,31 @@ def to_markdown(rows: list[Row], sweep: Path, pairs: list[tuple[Row, dict[str, A
                     if s in r.splits and s in t.get("splits", {}) else "" for s in splits]] for r, t in pairs]
         text.append(_table(["dataset", "seed", "student", "teacher", "parameters (teacher / student)",
                             *[f"{s} F1" for s in splits]], lines))
+    text += mlflow_section(rows)
     return "\n".join(text)
+
+
+def mlflow_section(rows: list[Row]) -> list[str]:
+    """Each chain's MLflow runs: its parent run with a link to it, and its stages' runs (none: nothing tracked)."""
+    from kdgat.tracking.settings import run_link, ui_command
+
+    chains: dict[int, list[Row]] = {}
+    for r in rows:
+        if r.mlflow and r.mlflow.get("uri"):
+            chains.setdefault(r.job, []).append(r)
+    if not chains:
+        return []
+    lines, uris = [], set()
+    for job, rs in chains.items():
+        linked = next((r.mlflow for r in rs if r.mlflow.get("parent_run_id")), rs[0].mlflow)
+        uris.add(linked["uri"])
+        stages = ", ".join(f"{r.stage} {r.mlflow.get('run_id') or '(not sent: kdgat track sync)'}" for r in rs)
+        link = run_link(linked["uri"], linked.get("experiment_id"), linked.get("parent_run_id"))
+        lines.append([str(job), rs[0].dataset, str(rs[0].seed), linked.get("parent_run_id") or "-", stages,
+                      link or "-"])
+    see = "; ".join(f"`{ui_command(u)}`" for u in sorted(uris))
+    return [f"## MLflow\n\nEach chain is a parent run, its stages runs nested in it. To see them: {see}.\n",
+            _table(["job", "dataset", "seed", "chain run", "stage runs", "link"], lines)]
 
 
 # ---------------------------------------------------------------- figures

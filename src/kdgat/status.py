@@ -111,12 +111,40 @@ def describe(manifest: Manifest, infos: dict[str, Any], attempts: dict[int, list
                 used = f"{info.max_rss_mb / 1024:.1f}G" if info.max_rss_mb is not None else "?"
                 memory = f"{used} of {s.mem}"
                 note = f"used {info.elapsed} of {s.walltime}; " + suggestion(info.elapsed, info.max_rss_mb)
+            elif info.state == "RUNNING":
+                note = mlflow_run_note(stage_folder(manifest, chain.num, s))
             elif info.state == "GONE":
                 note = "no longer known (accounting off, and it ended long ago; or its records were removed)"
             retried = _attempt_note(s.stage, attempts.get(chain.num, []))
             note = "; ".join(n for n in (retried, note) if n)
             rows.append(Row(chain.num, s.stage, job, info.state, info.elapsed, memory, note))
     return rows
+
+
+def stage_folder(manifest: Manifest, num: int, s: Any) -> Path | None:
+    """Where a stage writes its artifacts: beside the marker the launcher recorded, else (its dataset was not
+    there yet at submit, as a synthetic one made by its first stage) computed from the chain's frozen config."""
+    from kdgat import artifacts
+    from kdgat.report import load_config
+    from kdgat.sweeps import chain_configs
+
+    if s.marker:
+        return Path(s.marker).parent
+    config = chain_configs(Path(manifest.sweep_dir)).get(num)
+    try:
+        return artifacts.stage_artifacts(load_config(config), s.stage).dir if config else None
+    except (KdgatError, OSError):
+        return None
+
+
+def mlflow_run_note(folder: Path | None) -> str:
+    """The MLflow run a running stage writes (from the pointer its tracking keeps in its folder), in words."""
+    from kdgat.tracking.record import read_pointer
+
+    pointer = read_pointer(folder) if folder else None
+    if not pointer or not pointer.get("run_id"):
+        return ""
+    return f"MLflow run {pointer['run_id']}"
 
 
 def to_cancel(manifest: Manifest, stage: str | None,

@@ -94,6 +94,8 @@ class Fit:
     progress: bool = True
     slow_epoch_s: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
+    # Called with (epoch from 0, that epoch's row) once the epoch is checkpointed (kdgat.tracking).
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None
 
 
 def fit(job: Fit) -> dict[str, Any]:
@@ -130,6 +132,7 @@ def fit(job: Fit) -> dict[str, Any]:
         with torch.no_grad():
             row.update(job.validate())
         row["seconds"] = time.perf_counter() - t0
+        row["lr"] = job.optimizer.param_groups[0]["lr"]  # this epoch's rate
         if scheduler is not None:
             scheduler.step()  # the rate of the next epoch, saved with this one
         for k, v in row.items():
@@ -149,6 +152,8 @@ def fit(job: Fit) -> dict[str, Any]:
             "history": history, "rng": torch.get_rng_state(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
         })
+        if job.on_epoch is not None:
+            job.on_epoch(epoch, row)
         if job.slow_epoch_s and epoch + 1 < job.epochs:
             time.sleep(job.slow_epoch_s)
     job.model.load_state_dict(best_state)

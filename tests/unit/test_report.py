@@ -102,7 +102,7 @@ def test_csv_holds_every_split_and_metric_and_leaves_blanks_for_what_is_not_ther
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:9] == ["job", "dataset", "seed", "stage", "preset", "state", "val_accuracy", "val_f1",
                                  "val_roc_auc"]
-    assert list(rows[0])[-4:] == ["parameters", "seconds", "peak_mem_mib", "artifacts"]
+    assert list(rows[0])[-5:] == ["parameters", "seconds", "peak_mem_mib", "artifacts", "mlflow_run_id"]
     fusion = rows[2]
     assert (fusion["stage"], fusion["val_f1"], fusion["test_fuzzing_roc_auc"], fusion["peak_mem_mib"]) == \
         ("fusion", "0.875", "0.99", "512.0")
@@ -275,3 +275,30 @@ def test_report_of_a_real_two_seed_teacher_sweep_matches_every_metrics_json(tmp_
     assert checked == 6 * 5 * 3  # six stages, validation and four test scenarios, three metrics
     png = (sweep / report.F1_FIGURE).read_bytes()
     assert png.startswith(PNG) and png[12:16] == b"IHDR" and len(png) > 5000
+
+
+def test_each_chain_gets_its_mlflow_runs_and_a_link_to_its_parent_run(sweep, tmp_path):
+    """The stages' pointers (kdgat.tracking.record) give each row its run id and each chain its parent run."""
+    from kdgat.tracking.record import write_pointer
+
+    server = "http://tracking.example:5000"
+    for n, marker in enumerate(sorted((tmp_path / "art" / "hcrl_sa").glob("*/*/done.json"))):
+        write_pointer(marker.parent, {"uri": server, "experiment_id": "7", "parent_run_id": "p0",
+                                      "run_id": f"r{n}", "state": "complete"})
+    pending = next((tmp_path / "art" / "set_01").glob("autoencoder/*/done.json")).parent
+    write_pointer(pending, {"uri": "sqlite:////x/mlflow.db", "experiment_id": None, "parent_run_id": None,
+                            "run_id": None, "state": "pending"})
+    printed = report.write_report(sweep)
+    section = printed.split("## MLflow", 1)[1]
+    assert "`open http://tracking.example:5000`; `mlflow ui --backend-store-uri sqlite:////x/mlflow.db`" in section
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    assert lines[1] == ("| 0 | hcrl_sa | 0 | p0 | autoencoder r0, curriculum r1, fusion r2 | "
+                        "http://tracking.example:5000/#/experiments/7/runs/p0 |")
+    assert lines[2] == "| 1 | set_01 | 1 | - | autoencoder (not sent: kdgat track sync) | - |"
+    with open(sweep / "report.csv", newline="") as f:
+        ids = [r["mlflow_run_id"] for r in csv.DictReader(f)]
+    assert ids == ["r0", "r1", "r2", "", "", ""]
+
+
+def test_a_sweep_without_tracking_has_no_mlflow_section(sweep):
+    assert "## MLflow" not in report.write_report(sweep)

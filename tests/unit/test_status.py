@@ -36,6 +36,19 @@ def test_waiting_stage_says_what_it_waits_for():
     assert rows["gat"].note == "waiting for vgae" and rows["fusion"].note == "waiting for vgae, gat"
 
 
+def test_a_running_stage_shows_its_mlflow_run(tmp_path):
+    """From the pointer its tracking writes beside the stage's completion marker (kdgat.tracking.record)."""
+    from kdgat.tracking.record import write_pointer
+
+    write_pointer(tmp_path, {"run_id": "abc123", "state": "running"})
+    stages = [StageRecord(stage="vgae", action="submitted", job_id="1", marker=str(tmp_path / "done.json")),
+              StageRecord(stage="gat", action="submitted", job_id="2", marker=str(tmp_path / "other" / "done.json"))]
+    manifest = Manifest(sweep_dir="/s", submitted="", cluster="slurm", chains=[ChainRecord(0, [], stages)])
+    rows = {r.stage: r for r in describe(manifest, {"1": JobInfo("1", "RUNNING"), "2": JobInfo("2", "RUNNING")})}
+    assert rows["vgae"].note == "MLflow run abc123"
+    assert rows["gat"].note == ""  # not tracked (or its run not opened yet)
+
+
 def test_suggestion_rounds_up_with_margin():
     assert suggestion("1-00:00:00", None) == "next time walltime=36:00:00"
     assert suggestion("", 1000.0) == "next time mem=2G"
@@ -98,3 +111,24 @@ def test_status_follows_a_retried_stage_to_its_latest_job_and_says_why():
 def test_cancel_takes_the_guards_first_and_every_attempts_jobs():
     assert to_cancel(MANIFEST, None, ATTEMPTS) == (["9", "19"], ["1", "2", "12", "3", "13"])
     assert to_cancel(MANIFEST, "fusion", ATTEMPTS) == (["9", "19"], ["3", "13"])
+
+
+def test_a_running_stage_without_a_recorded_marker_is_found_from_its_chains_frozen_config(tmp_path, compose_cfg,
+                                                                                            monkeypatch):
+    """A synthetic dataset is made by the chain's first stage: at submit nothing knew its stages' folders yet."""
+    from omegaconf import OmegaConf
+
+    import kdgat.artifacts as artifacts
+    from kdgat.tracking.record import write_pointer
+
+    monkeypatch.setattr(artifacts, "data_key", lambda cfg: "d" * 16)
+    cfg = compose_cfg("pipeline=teacher", f"paths.artifacts={tmp_path / 'art'}")
+    (tmp_path / "0").mkdir()
+    OmegaConf.save(cfg, tmp_path / "0" / "config.yaml")
+    folder = artifacts.stage_artifacts(cfg, "curriculum").dir
+    folder.mkdir(parents=True)
+    write_pointer(folder, {"run_id": "r9", "state": "running"})
+    manifest = Manifest(sweep_dir=str(tmp_path), submitted="", cluster="slurm", chains=[ChainRecord(0, [], [
+        StageRecord(stage="curriculum", action="submitted", job_id="1")])])
+    (row,) = describe(manifest, {"1": JobInfo("1", "RUNNING")})
+    assert row.note == "MLflow run r9"

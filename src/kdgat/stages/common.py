@@ -32,6 +32,7 @@ class StageRun:
     inputs: dict[str, StageArtifacts]
     data: Any  # kdgat.data.dataset.Prepared
     device: torch.device
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None  # kdgat.tracking's, when it tracks
 
     @property
     def epochs(self) -> int:
@@ -56,7 +57,7 @@ class StageRun:
                        validate=validate, monitor=monitor, mode=mode, epochs=self.epochs,
                        patience=self.cfg.train.patience, checkpoint=self.art.checkpoint, desc=self.name,
                        progress=show_progress(self.cfg.progress), slow_epoch_s=float(self.cfg.train.slow_epoch_s),
-                       lr_schedule=str(self.cfg.train.lr_schedule)))
+                       lr_schedule=str(self.cfg.train.lr_schedule), on_epoch=self.on_epoch))
 
 
 def predict(run: StageRun, fn: Callable[[Any], torch.Tensor], graphs: GraphSet) -> np.ndarray:
@@ -101,13 +102,16 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
 
     A lock on the stage's directory keeps two runs of the same stage (two
     identical submissions) from training it twice: the second waits, then
-    finds it finished.
+    finds it finished. A stage that trains is tracked (kdgat.tracking): its run
+    is opened before training and completed before the marker; a stage found
+    finished logs nothing.
     """
     import resource
 
     from omegaconf import OmegaConf
 
     from kdgat.atomic import locked, write_json_atomic, write_text_atomic
+    from kdgat.tracking.session import start_stage
 
     inputs = artifacts.stage_inputs(cfg, name)
     art = artifacts.stage_artifacts(cfg, name)
@@ -121,12 +125,17 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
             log.warning(f"stage {name} was trained, but {art.damage()}: training it again")
             art.marker.unlink()
         device = configure(cfg.train.device, cfg.seed)
+        tracker = start_stage(cfg, name, art, inputs)  # its MLflow run, when tracking is on
         run = StageRun(cfg=cfg, name=name, node=cfg.pipeline.stages[name], art=art, inputs=inputs, data=data,
-                       device=device)
+                       device=device, on_epoch=tracker.on_epoch)
         log.info(f"stage {name} ({run.node.preset}) on {device}, {torch.get_num_threads()} threads, writing {art.dir}")
         t0 = time.perf_counter()
-        _hold_memory(int(cfg.train.get("test_hold_mem_mb") or 0))
-        metrics = train(run)
+        try:
+            _hold_memory(int(cfg.train.get("test_hold_mem_mb") or 0))
+            metrics = train(run)
+        except Exception:
+            tracker.finish(ok=False)
+            raise
         # The process's peak resident memory so far (KiB on Linux): a stage's own when it runs alone, as a
         # SLURM stage job does; at least the stage's when one process runs several stages one after another.
         peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -136,6 +145,7 @@ def execute(cfg: Any, name: str, data: Any, train: Callable[[StageRun], dict[str
         write_text_atomic(art.config, OmegaConf.to_yaml(cfg, resolve=True))
         write_json_atomic(art.metrics, metrics)
         _figures(run, metrics)
+        tracker.finish(ok=True)  # before the marker, which stays the last file a stage writes
         artifacts.finish(cfg, art, inputs, {"seconds": metrics["seconds"]})
     log.info(f"stage {name} trained: {summary_line(metrics)}")
     return metrics
@@ -163,7 +173,7 @@ def _figures(run: StageRun, metrics: dict[str, Any]) -> None:
 
     history = metrics.get("training", {}).get("history")
     if history:
-        plots.training_curves({k: v for k, v in history.items() if k != "seconds"},
+        plots.training_curves({k: v for k, v in history.items() if k not in ("seconds", "lr")},
                               run.art.dir / "training_curves.png", f"{run.name} on {run.cfg.dataset.name}")
     for split, m in metrics.get("splits", {}).items():
         plots.confusion_matrix(m["confusion_matrix"], run.art.dir / f"confusion_{split}.png",
