@@ -7,6 +7,8 @@ never see one.
 
 import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -78,3 +80,19 @@ def file_lock(path: "str | os.PathLike[str]", timeout: float = -1) -> filelock.F
     """An OS lock on `path` (made if absent): held by one process at a time, released if it dies."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return filelock.FileLock(str(path), timeout=timeout)
+
+
+def snapshot_code(root: Path, target: Path) -> Path:
+    """A copy of an app's code (its git-tracked files, else the folder's, without data and runs) at `target`,
+    so that jobs starting hours later run the code as submitted."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True)
+    files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else None
+    if files is None:
+        shutil.copytree(root, target, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "multirun",
+                                                                   "outputs", "data", "experimentruns"))
+    else:
+        for name in files:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            if (root / name).is_file():
+                shutil.copy2(root / name, target / name)
+    return target

@@ -10,6 +10,7 @@ retried stages keep their plan, fingerprints and folders, and a requeued stage
 still resumes from its checkpoint. Each attempt is one file (_contract.Attempt).
 """
 
+import dataclasses
 import os
 import pickle
 import time
@@ -122,7 +123,8 @@ class Guard:
                                                                or infos[jobs[n]].state != "COMPLETED")]
             resources = parse_resources(requests[s.name], f"stage {s.name}")
             queued = backend.submit_one(s.name, resources, plan.jobs[s.name], plan.names[s.name], after,
-                                        Path(plan.folders[s.name]) / f".attempt-{number}", plan.comments[s.name])
+                                        Path(plan.folders[s.name]) / f".attempt-{number}", plan.comments[s.name],
+                                        tasks=dataclasses.replace(s, resources=resources).tasks)
             jobs[s.name], logs[s.name] = queued.job_id, queued.log
             if plan.markers.get(s.name):
                 write_text_atomic(Path(plan.markers[s.name] + ".queued"), _queued(queued.job_id, s.name, plan))

@@ -13,6 +13,21 @@ from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from omegaconf import open_dict, read_write
 
 
+def _join_the_other_tasks() -> int:
+    """This process's rank when its job runs several tasks (a data-parallel stage: one per GPU), with the
+    environment torch.distributed's env:// start reads (MASTER_ADDR, RANK, WORLD_SIZE, LOCAL_RANK, and each
+    rank's own CUDA_VISIBLE_DEVICES); 0 when it runs alone."""
+    import submitit
+
+    try:
+        tasks = submitit.JobEnvironment().num_tasks
+    except RuntimeError:  # not a submitit job (a test calling it directly)
+        return 0
+    if tasks <= 1:
+        return 0
+    return submitit.helpers.TorchDistributedEnvironment().export(overwrite=True).rank
+
+
 class StageFailed(RuntimeError):
     """Raised in a stage job whose task failed, so that the job exits non-zero.
 
@@ -54,8 +69,12 @@ class StageJob:
         if self.stage is not None:
             with open_dict(config):
                 config[self.stage_key] = self.stage
+        rank = _join_the_other_tasks()
+        if rank:  # one of several processes: task 0 alone writes the job's log file and .hydra/
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.output_subdir = None
         ret = run_job(hydra_context=hydra_context, task_function=task_function, config=config,
-                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir", configure_logging=not rank)
         if ret.status == JobStatus.FAILED:
             raise StageFailed(f"stage failed: {ret._return_value!r}") from ret._return_value
         return ret

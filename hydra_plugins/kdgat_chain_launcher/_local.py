@@ -45,7 +45,8 @@ class LocalBackend(Backend):
                    "state": "PENDING", "reason": "", "folder": str(folder), "log": str(folder / "log.out"),
                    "timelimit": submission.stage.resources.walltime, "scheduler": os.getpid()}
             self._save(job)
-            self.queue.append({**job, "run": task.job, "walltime_s": submission.stage.resources.walltime_s})
+            self.queue.append({**job, "run": task.job, "walltime_s": submission.stage.resources.walltime_s,
+                               "tasks": submission.stage.tasks})
             queued.append(Queued(job_id, job["log"]))
         return queued
 
@@ -122,7 +123,7 @@ class LocalBackend(Backend):
         import submitit
 
         executor = submitit.LocalExecutor(folder=job["folder"], python=self.params.get("python"))
-        executor.update_parameters(timeout_min=max(1, -(-job["walltime_s"] // 60)),
+        executor.update_parameters(timeout_min=max(1, -(-job["walltime_s"] // 60)), tasks_per_node=job["tasks"],
                                    signal_delay_s=int(self.params.get("signal_delay_s") or 120))
         job["started"] = time.time()
         handle = executor.submit(job["run"])
@@ -138,7 +139,7 @@ class LocalBackend(Backend):
             time.sleep(POLL_S)
         _echo(Path(handle.paths.stdout), shown)
         try:
-            self.results[job["job_id"]] = handle.result()
+            self.results[job["job_id"]] = handle.results()[0]  # task 0's (every task's, when several)
             state, code = "COMPLETED", "0:0"
         except Exception as err:  # the stage failed, or was cancelled or killed
             self.results[job["job_id"]] = err
@@ -156,7 +157,7 @@ class LocalBackend(Backend):
     def _save(self, job: Dict[str, Any], **changes: Any) -> None:
         """Update a job's record (only this command writes it) and its file, for other processes."""
         job.update(changes)
-        public = {k: v for k, v in job.items() if k not in ("run", "walltime_s")}
+        public = {k: v for k, v in job.items() if k not in ("run", "walltime_s", "tasks")}
         write_text_atomic(self.dir / f"{job['job_id']}.json", json.dumps(public, indent=1) + "\n")
 
     def _load(self, job_id: str) -> Optional[Dict[str, Any]]:

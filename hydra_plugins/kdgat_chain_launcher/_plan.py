@@ -15,6 +15,7 @@ from hydra_plugins.kdgat_chain_launcher._resources import Resources, merge_resou
 from hydra_plugins.kdgat_chain_launcher._units import format_walltime
 
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ALL_GPUS = "all"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,12 @@ class Stage:
     name: str
     needs: Tuple[str, ...]
     resources: Resources
-    uses_gpus: Optional[int] = None
+    uses_gpus: Any = None  # GPUs its code uses; "all": one process per GPU it is given (data-parallel)
+
+    @property
+    def tasks(self) -> int:
+        """Processes of its job: one per GPU for a data-parallel stage, else one."""
+        return max(1, self.resources.gpus) if self.uses_gpus == ALL_GPUS else 1
 
 
 def stage_levels(node: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]]) -> List[Any]:
@@ -64,6 +70,9 @@ def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[
 
     for name in stages:
         visit(name)
+        uses = stages[name].get("uses_gpus")
+        if not (uses is None or uses == ALL_GPUS or (isinstance(uses, int) and uses >= 0)):
+            raise PlanError(f"pipeline.stages.{name}.uses_gpus={uses!r}: a whole number >= 0, or {ALL_GPUS!r}")
     return [
         Stage(
             name=name,
@@ -105,7 +114,8 @@ def job_name(template: str, stage: str, lookup: Callable[[str], Any]) -> str:
 def gpu_warnings(stages: Sequence[Stage]) -> List[str]:
     """Stages asking for more GPUs than their code uses."""
     return [f"stage {s.name} asks for {s.resources.gpus} GPUs but its training uses {s.uses_gpus}; the others "
-            "would sit idle" for s in stages if s.uses_gpus is not None and s.resources.gpus > s.uses_gpus]
+            "would sit idle" for s in stages
+            if isinstance(s.uses_gpus, int) and s.resources.gpus > s.uses_gpus]
 
 
 def forced_stages(stages: Sequence[Stage], rerun: Set[str]) -> Set[str]:

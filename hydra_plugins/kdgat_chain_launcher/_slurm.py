@@ -24,11 +24,12 @@ PREFIX = "kdgat_chain"
 
 
 def sbatch_parameters(resources: Resources, launcher: Mapping[str, Any], name: str, after: Sequence[str],
-                      dependency: str = "afterok") -> Dict[str, Any]:
+                      dependency: str = "afterok", tasks: int = 1) -> Dict[str, Any]:
     """submitit SlurmExecutor parameters for one stage job: every resource reaches #SBATCH.
 
     `after`: the jobs it waits on; `dependency`: afterok (every one finished well), or aftercorr
-    for an array whose task i waits on task i of each array in `after`."""
+    for an array whose task i waits on task i of each array in `after`. `tasks` > 1: a data-parallel
+    stage, one process (task) per GPU sharing the job's CPUs, all started by srun."""
     params: Dict[str, Any] = {
         "job_name": name,
         **resources.sbatch_parameters(launcher),
@@ -38,6 +39,8 @@ def sbatch_parameters(resources: Resources, launcher: Mapping[str, Any], name: s
     for key in ("account", "qos", "constraint", "mail_type", "mail_user"):
         if launcher.get(key):
             params[key] = launcher[key]
+    if tasks > 1:
+        params.update(ntasks_per_node=tasks, cpus_per_task=max(1, resources.cpus // tasks))
     extra = {**dict(launcher.get("additional_parameters") or {}), **dict(resources.sbatch)}
     if after:
         extra["dependency"] = f"{dependency}:" + ":".join(after)
@@ -81,9 +84,10 @@ class SlurmBackend(Backend):
             after = sorted({job.split("_")[0] for t in tasks for job in t.after}, key=str)
             return {**sbatch_parameters(submission.stage.resources, self.params,
                                         names.pop() if len(names) == 1 else f"{submission.stage.name}_array",
-                                        after, dependency="aftercorr"),
+                                        after, dependency="aftercorr", tasks=submission.stage.tasks),
                     "array_parallelism": int(self.params.get("array_parallelism") or len(tasks))}
-        return sbatch_parameters(submission.stage.resources, self.params, tasks[0].name, tasks[0].after)
+        return sbatch_parameters(submission.stage.resources, self.params, tasks[0].name, tasks[0].after,
+                                 tasks=submission.stage.tasks)
 
     def comments(self, submission: Submission) -> List[str]:
         if not submission.array:
@@ -124,7 +128,7 @@ class SlurmBackend(Backend):
             if problem:
                 problems.setdefault(f"stage {sub.stage.name}: {problem}", []).extend(jobs)
             else:
-                distinct.setdefault(request_key(res, self.params), sub)
+                distinct.setdefault(request_key(res, self.params, sub.stage.tasks), sub)
         subs = list(distinct.values())
         for sub, verdict in zip(subs, test_only([self.script(s) for s in subs])):
             if verdict.startswith("REFUSED"):
@@ -148,11 +152,11 @@ class SlurmBackend(Backend):
         return [Queued(job.job_id, str(job.paths.stdout), str(job.paths.submission_file)) for job in jobs]
 
     def submit_one(self, stage: str, resources: Resources, job: Any, name: str, after: Sequence[str], folder: Path,
-                   comments: Sequence[str]) -> Queued:
+                   comments: Sequence[str], tasks: int = 1) -> Queued:
         """One stage job outside a launch (a guard's retry)."""
         executor = self._executor(folder)
         executor.update_parameters(setup=self.setup_lines(comments),
-                                   **sbatch_parameters(resources, self.params, name, after))
+                                   **sbatch_parameters(resources, self.params, name, after, tasks=tasks))
         try:
             submitted = executor.submit(job)
         except Exception as err:
@@ -205,10 +209,10 @@ class SlurmBackend(Backend):
         return int(self.params.get("max_array_size") or _slurm_info.max_array_size())
 
 
-def request_key(resources: Resources, launcher: Mapping[str, Any]) -> Any:
+def request_key(resources: Resources, launcher: Mapping[str, Any], tasks: int = 1) -> Any:
     """What two stage jobs must share to go in one array or one --test-only question: their sbatch
     parameters without name or dependency."""
-    return frozen(sbatch_parameters(resources, launcher, "", []))
+    return frozen(sbatch_parameters(resources, launcher, "", [], tasks=tasks))
 
 
 def test_only(scripts: Sequence[str]) -> List[str]:

@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from hydra_plugins.kdgat_chain_launcher._contract import (
     write_manifest,
 )
 from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, report
-from hydra_plugins.kdgat_chain_launcher._files import file_lock, write_text_atomic
+from hydra_plugins.kdgat_chain_launcher._files import file_lock, snapshot_code, write_text_atomic
 from hydra_plugins.kdgat_chain_launcher._guard import ChainPlan, policy_of, write_plan
 from hydra_plugins.kdgat_chain_launcher._job import StageJob
 from hydra_plugins.kdgat_chain_launcher._plan import Stage
@@ -143,7 +142,7 @@ class KdgatChainLauncher(Launcher):
         for chain in chains:
             submit = {s.name for s in chain.stages if chain.actions[s.name][0] == "submit"}
             plans.append([StagePlan(name=s.name, needs=tuple(n for n in s.needs if n in submit),
-                                    params=request_key(s.resources, self.params))
+                                    params=request_key(s.resources, self.params, s.tasks))
                           for s in chain.stages if s.name in submit])
             arrayable.append(all(chain.actions[s.name][0] in ("submit", "done") for s in chain.stages))
         enabled = bool(self.params.get("array", True)) and len(chains) > 1 and backend.cluster == "slurm"
@@ -166,7 +165,7 @@ class KdgatChainLauncher(Launcher):
         what this launch had queued."""
         if backend.writes:
             if self.params.get("snapshot"):
-                backend.snapshot = _snapshot(sweep_dir)
+                backend.snapshot = snapshot_code(Path(sys.argv[0]).resolve().parent, sweep_dir / ".code")
             for chain in chains:
                 _write_config(chain)
         by_marker: Dict[str, str] = {}  # marker -> the job of this launch that writes it
@@ -357,23 +356,6 @@ def _write_config(chain: Chain) -> Path:
                      Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, allow_unicode=True)
     write_text_atomic(path, text)
     return path
-
-
-def _snapshot(sweep_dir: Path) -> Path:
-    """A copy of the app's code (its git-tracked files, else the script's folder) in the sweep."""
-    root = Path(sys.argv[0]).resolve().parent
-    target = sweep_dir / ".code"
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True)
-    files = [f for f in listed.stdout.split("\0") if f] if listed.returncode == 0 else None
-    if files is None:
-        shutil.copytree(root, target, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "multirun",
-                                                                   "outputs", "data", "experimentruns"))
-    else:
-        for name in files:
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            if (root / name).is_file():
-                shutil.copy2(root / name, target / name)
-    return target
 
 
 class _submit_lock:
