@@ -174,7 +174,7 @@ class KdgatChainLauncher(Launcher):
             members = [chains[c] for c in unit.chains]
             for chain, task in zip(members, sub.tasks):
                 note_shared(chain, by_marker)
-                task.job = self._stage_job(chain, sub.stage)
+                task.job = self._stage_job(chain, sub.stage) if backend.writes else None  # a dry run runs nothing
                 task.after = [chain.job_ids[n] for n in sub.stage.needs if chain.actions[n][0] != "done"]
                 marker = chain.marker(sub.stage.name)
                 if backend.writes and marker and Path(marker).exists():  # forced or stale: set the old one aside
