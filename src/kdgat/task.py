@@ -50,8 +50,10 @@ def run_stages(cfg: Any) -> dict[str, dict]:
     from kdgat.config import complete
     from kdgat.data.locate import ensure_dataset
     from kdgat.seeding import seed_everything
+    from kdgat.tracking.session import begin_pipeline
 
     complete(cfg)
+    begin_pipeline()
     if cfg.train.device not in DEVICES:
         raise KdgatError(f"train.device={cfg.train.device!r}; use one of {', '.join(DEVICES)}")
     stages = selected_stages(cfg)

@@ -42,8 +42,9 @@ class TrackingProcess:
     """`python -m kdgat.tracking.worker`, fed through a queue by a writer thread, answered through a reader."""
 
     def __init__(self, target: Target) -> None:
+        self.env = client_environment(target)  # where it sends: a run for elsewhere needs another process
         self.proc = subprocess.Popen([sys.executable, "-m", "kdgat.tracking.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env={**os.environ, **client_environment(target)})
+                                     stdout=subprocess.PIPE, text=True, env={**os.environ, **self.env})
         self.outbox: queue.Queue = queue.Queue()
         self.replies: queue.Queue = queue.Queue()
         threading.Thread(target=self._write, daemon=True, name="kdgat-tracking-writer").start()
@@ -94,10 +95,19 @@ class TrackingProcess:
 def _tracking_process(target: Target) -> TrackingProcess:
     """One per stage job (or in-process pipeline), started by the first stage that trains."""
     global _process
+    if _process is not None and _process.proc.poll() is None and _process.env != client_environment(target):
+        _process.close()  # a later pipeline of this process (the Python API) tracks elsewhere
     if _process is None or _process.proc.poll() is not None:
         _process = TrackingProcess(target)
         atexit.register(_process.close)
     return _process
+
+
+def begin_pipeline() -> None:
+    """A pipeline run in this process starts tracking afresh: one whose tracking failed earlier in the same
+    process (a notebook's earlier call) does not silence it."""
+    global _stopped
+    _stopped = False
 
 
 def _stop_tracking() -> None:
