@@ -20,6 +20,14 @@ plus traffic with every attack) and kdgat.data.windows.build_graphs. Each
 measurement is one untimed warm-up epoch, then ``--epochs`` timed epochs;
 OURS and BARE alternate ``--repeat`` times and the best rate of each is
 reported. Goal: OURS >= 0.9 x BARE.
+
+DDP (``--ddp``, on by default): seconds per epoch of the same GAT training step
+in one process and in two data-parallel processes (kdgat.distributed: each
+rank a share of every global batch of ``--batch-size``, gradients averaged by
+DistributedDataParallel). On CPU, one process uses every usable CPU and each
+of two processes half of them, with gloo; where CUDA is, one GPU against two
+(NCCL), when there are two. Each process is spawned fresh, one untimed epoch
+first. Goal on CPU: two processes no more than 10 % slower per epoch than one.
 """
 
 from __future__ import annotations
@@ -112,6 +120,76 @@ def run_epochs(model, step, batches_for_epoch, epochs: int) -> float:
     return n / elapsed
 
 
+def _ddp_rank(rank: int, world: int, port: int, args: argparse.Namespace, device: str, out: str) -> None:
+    """One process of a DDP measurement (module level: spawned processes get it by name)."""
+    import os
+
+    import torch
+    import torch.nn.functional as F
+
+    from kdgat import distributed
+    from kdgat.training import configure
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    with distributed.joined(device):
+        where = configure(device, args.seed)
+        graphs, num_ids = make_graphs(args.frames, args.seed)
+        model, _, train = models(num_ids, graphs)["gat"]
+        model = model.to(where)
+        net = distributed.wrap(model)
+        view = train.as_dataset()
+        batch = distributed.rank_batch(args.batch_size)
+
+        def batches(epoch):
+            loader = view.loader(batch, shuffle=True, seed=epoch,
+                                 ranks=(distributed.rank(), distributed.size()) if world > 1 else None)
+            return (b.to(where) for b in loader) if where.type != "cpu" else loader
+
+        def step(m, b):
+            return F.cross_entropy(m(b), b.y)
+
+        rate = run_epochs(net, step, batches, args.epochs)  # graphs/s of this rank
+        if rank == 0:
+            seconds = len(train) / (rate * world)  # one epoch: every rank's share of every batch
+            Path(out).write_text(f"{seconds} {torch.get_num_threads()} {where}")
+
+
+def ddp_epoch_seconds(world: int, args: argparse.Namespace, device: str) -> tuple[float, str]:
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    from kdgat.distributed import free_port
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = str(Path(folder) / "result")
+        mp.spawn(_ddp_rank, args=(world, free_port(), args, device, out), nprocs=world, join=True)
+        seconds, threads, where = Path(out).read_text().split()
+    return float(seconds), f"{world} process{'es' if world > 1 else ''} x {threads} thread(s) on {where}"
+
+
+def ddp_rows(args: argparse.Namespace) -> None:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if cuda and torch.cuda.device_count() < 2:
+        print("DDP: one GPU only; two processes need two", flush=True)
+        return
+    device = "cuda" if cuda else "cpu"
+    best = {1: float("inf"), 2: float("inf")}
+    names = {}
+    for r in range(args.repeat):
+        for world in ((1, 2) if r % 2 == 0 else (2, 1)):
+            seconds, names[world] = ddp_epoch_seconds(world, args, device)
+            best[world] = min(best[world], seconds)
+            print(f"  ddp {names[world]}: {seconds:.2f} s/epoch", flush=True)
+    ratio = best[2] / best[1]
+    goal = "" if cuda else " (goal <= 1.10)"
+    print(f"DDP GAT training, global batch {args.batch_size}: {names[1]} {best[1]:.2f} s/epoch, "
+          f"{names[2]} {best[2]:.2f} s/epoch, ratio {ratio:.2f}{goal}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=60_000, help="frames generated (half attack-free)")
@@ -120,7 +198,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="alternating OURS/BARE measurements per model")
     ap.add_argument("--models", default="gat,vgae")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ddp", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time one process against two data-parallel processes (--no-ddp: skip)")
+    ap.add_argument("--only-ddp", action="store_true", help="time only the DDP row")
     args = ap.parse_args()
+    if args.only_ddp:
+        ddp_rows(args)
+        return
 
     import torch
     from torch_geometric.loader import DataLoader
@@ -159,6 +243,8 @@ def main() -> None:
               f"bare PyG {best['bare']:.1f} graphs/s, ratio {ratios[name]:.2f} (goal >= 0.90)", flush=True)
     ok = all(r >= 0.9 for r in ratios.values())
     print("goal met" if ok else "goal NOT met", flush=True)
+    if args.ddp:
+        ddp_rows(args)
 
 
 if __name__ == "__main__":

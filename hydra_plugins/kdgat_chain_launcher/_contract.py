@@ -4,7 +4,8 @@ stage's state, and the manifest the launcher writes for `status`, `report` and p
 An app's config holds a `pipeline` node whose `stages.<name>` nodes carry STAGE_KEYS:
 
     needs:               [stage, ...]   stages of this pipeline whose output it reads
-    uses_gpus:           int            GPUs its code uses; asking for more is a warning
+    uses_gpus:           int or "all"   GPUs its code uses (asking for more is a warning); "all": one task
+                                        per GPU of its request (data-parallel), each with torch.distributed's env
     default_resources:   {...}          the stage's own defaults (lowest)
     pipeline_resources:  {...}          the pipeline's defaults for this stage
     resources:           {...}          the user's override for this stage (highest), fields ??? when unset
@@ -42,7 +43,7 @@ class StageNode:
     extend (a dataclass subclass, or `builds(..., builds_bases=(StageNode,))`)."""
 
     needs: List[str] = field(default_factory=list)
-    uses_gpus: Optional[int] = None
+    uses_gpus: Any = None  # a whole number, or "all" (OmegaConf has no Union of int and str)
     default_resources: Dict[str, Any] = field(default_factory=dict)
     pipeline_resources: Dict[str, Any] = field(default_factory=dict)
     resources: ResourceRequest = field(default_factory=ResourceRequest)

@@ -39,7 +39,7 @@ VOUCHED = ("model.pt", "metrics.json")
 LATEST = "latest"
 # Settings that do not change what a stage learns, so stay out of fingerprints: for a stage node, the
 # launcher's keys (needs, resources) and what hydra-zen adds (_target_).
-NOT_FINGERPRINTED = {"train": ("device", "slow_epoch_s", "test_hold_mem_mb"), "stage": STAGE_KEYS}
+NOT_FINGERPRINTED = {"train": ("device", "processes", "slow_epoch_s", "test_hold_mem_mb"), "stage": STAGE_KEYS}
 
 
 def absolute(path: str | Path) -> Path:

@@ -45,22 +45,39 @@ def run(cfg: Any) -> dict[str, dict]:
 
 
 def run_stages(cfg: Any) -> dict[str, dict]:
-    """Every selected stage, in order (each skipped when already trained); their metrics by name."""
-    from kdgat import artifacts
-    from kdgat.config import complete
-    from kdgat.data.locate import ensure_dataset
-    from kdgat.seeding import seed_everything
+    """Every selected stage, in order (each skipped when already trained); their metrics by name.
+
+    In a process that is one rank of a data-parallel group (a task of a multi-GPU stage job, or a process
+    `train.processes` spawned), the group is joined first and rank 0 decides what is finished.
+    """
+    from kdgat import distributed
     from kdgat.tracking.session import begin_pipeline
 
-    complete(cfg)
+    complete_config(cfg)
     begin_pipeline()
+    with distributed.joined(str(cfg.train.device)):
+        return _run_stages(cfg)
+
+
+def complete_config(cfg: Any) -> None:
+    from kdgat.config import complete
+
+    complete(cfg)
     if cfg.train.device not in DEVICES:
         raise KdgatError(f"train.device={cfg.train.device!r}; use one of {', '.join(DEVICES)}")
+
+
+def _run_stages(cfg: Any) -> dict[str, dict]:
+    from kdgat import artifacts, distributed, processes
+    from kdgat.data.locate import ensure_dataset
+    from kdgat.seeding import seed_everything
+
     stages = selected_stages(cfg)
-    finished = _finished(cfg, stages)
+    finished = distributed.broadcast(_finished(cfg, stages))
     if finished is not None:  # nothing to train: no need to read the data
         return finished
-    if cfg.stage is not None and os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID"):
+    if (cfg.stage is not None and os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID")
+            and distributed.is_main()):
         import submitit  # present in every job the launcher submits
 
         replace_symlink(artifacts.stage_log_link(cfg, cfg.stage), submitit.JobEnvironment().paths.stdout)
@@ -71,7 +88,14 @@ def run_stages(cfg: Any) -> dict[str, dict]:
     data = prepare_data(cfg, root)
     from kdgat.stages import run_stage
 
-    return {stage.name: run_stage(cfg, stage.name, data) for stage in stages}
+    metrics = {}
+    for stage in stages:
+        n = processes.wanted(cfg, stage.name)
+        if n > 1 and not artifacts.stage_artifacts(cfg, stage.name).done():
+            metrics[stage.name] = processes.run_spawned(cfg, stage.name, n)
+        else:
+            metrics[stage.name] = run_stage(cfg, stage.name, data)
+    return metrics
 
 
 def prepare_data(cfg: Any, root: Any) -> Any:

@@ -5,6 +5,11 @@ everything needed to carry on exactly: model, optimiser and learning-rate
 scheduler state, the best state so far, the history and the RNG state. A
 stage started again with the same fingerprint, such as a requeued SLURM job,
 resumes after the last finished epoch instead of starting over.
+
+With several ranks (kdgat.distributed) every rank runs this loop: each
+epoch's validation row is rank 0's, so all take the same early-stopping
+decision; rank 0 alone logs, shows progress and writes the checkpoint, which
+every rank of a later run resumes from.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from kdgat import distributed
 from kdgat.atomic import digest_path, write_bytes_atomic, write_text_atomic
 from kdgat.errors import KdgatError
 
@@ -41,9 +47,15 @@ def usable_cpus() -> int:
 
 
 def configure(device: str, seed: int) -> torch.device:
-    """Seed torch, set the thread count, and pick CUDA when present (device=auto)."""
+    """Seed torch, set the thread count, and pick CUDA when present (device=auto).
+
+    A rank of a data-parallel group takes its group's device, and its share of the CPUs: the usable CPUs
+    divided by the ranks that share them (more threads than cores, over all ranks, slow every rank down).
+    """
     torch.manual_seed(seed)
-    torch.set_num_threads(usable_cpus())
+    torch.set_num_threads(max(1, usable_cpus() // distributed.cpu_sharers()))
+    if distributed.device() is not None:
+        return distributed.device()
     if device == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
@@ -106,6 +118,7 @@ def fit(job: Fit) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
+    main = distributed.is_main()
     scheduler = make_scheduler(job)  # before _resume: building it resets the optimiser's rate
     state = _resume(job, scheduler)
     start = state["epoch"] + 1 if state else 0
@@ -114,12 +127,12 @@ def fit(job: Fit) -> dict[str, Any]:
     best_state = state["best_state"] if state else copy.deepcopy(job.model.state_dict())
     stale = state["stale"] if state else 0
     history: dict[str, list[float]] = state["history"] if state else {}
-    if state:
+    if state and main:
         log.info(f"{job.desc}: resuming after epoch {start} of {job.epochs} from {job.checkpoint}")
 
     def batches(iterable: Iterable) -> Iterable:
         return tqdm(iterable, desc=f"{job.desc} epoch {epoch + 1}/{job.epochs}", unit="batch", leave=False,
-                    disable=not job.progress, file=sys.stderr)
+                    disable=not (job.progress and main), file=sys.stderr)
 
     epoch = start - 1
     for epoch in range(start, job.epochs):
@@ -132,6 +145,7 @@ def fit(job: Fit) -> dict[str, Any]:
         with torch.no_grad():
             row.update(job.validate())
         row["seconds"] = time.perf_counter() - t0
+        row = distributed.broadcast(row)  # rank 0's: every rank decides as it does
         row["lr"] = job.optimizer.param_groups[0]["lr"]  # this epoch's rate
         if scheduler is not None:
             scheduler.step()  # the rate of the next epoch, saved with this one
@@ -145,15 +159,16 @@ def fit(job: Fit) -> dict[str, Any]:
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(job.model.state_dict())
         stale = 0 if better else stale + 1
-        log.info(f"{job.desc} epoch {epoch + 1}/{job.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
-        save_tensors(job.checkpoint, {
-            "epoch": epoch, "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
-            "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
-            "history": history, "rng": torch.get_rng_state(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        })
-        if job.on_epoch is not None:
-            job.on_epoch(epoch, row)
+        if main:
+            log.info(f"{job.desc} epoch {epoch + 1}/{job.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
+            save_tensors(job.checkpoint, {
+                "epoch": epoch, "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+                "best": best, "best_epoch": best_epoch, "best_state": best_state, "stale": stale,
+                "history": history, "rng": torch.get_rng_state(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            })
+            if job.on_epoch is not None:
+                job.on_epoch(epoch, row)
         if job.slow_epoch_s and epoch + 1 < job.epochs:
             time.sleep(job.slow_epoch_s)
     job.model.load_state_dict(best_state)
@@ -178,8 +193,23 @@ def make_scheduler(job: Fit) -> torch.optim.lr_scheduler.LRScheduler | None:
 
 
 def _resume(job: Fit, scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> dict[str, Any] | None:
-    """The saved state of an interrupted run of this same stage, if a sound one exists."""
-    if not job.checkpoint.is_file():
+    """The saved state of an interrupted run of this same stage, if a sound one exists.
+
+    With several ranks, rank 0 decides: the others load the checkpoint only once rank 0 has found it sound.
+    """
+    if not distributed.active():
+        return _load_checkpoint(job, scheduler)
+    state = _load_checkpoint(job, scheduler) if distributed.is_main() else None
+    if not distributed.broadcast(state is not None):
+        return None
+    return state if state is not None else _load_checkpoint(job, scheduler, strict=True)
+
+
+def _load_checkpoint(job: Fit, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+                     strict: bool = False) -> dict[str, Any] | None:
+    """The checkpoint loaded into the model, optimiser and scheduler; a missing or unreadable one is None and
+    removed (strict: raise instead, for a rank that rank 0 told to load it)."""
+    if not job.checkpoint.is_file() and not strict:
         return None
     try:
         state = load_tensors(job.checkpoint)
@@ -189,6 +219,8 @@ def _resume(job: Fit, scheduler: torch.optim.lr_scheduler.LRScheduler | None) ->
         job.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
     except Exception as err:  # a damaged, truncated or foreign file: start over rather than load it
+        if strict:
+            raise
         why = str(err) if isinstance(err, KdgatError) else type(err).__name__
         log.warning(f"{job.desc}: ignoring unreadable checkpoint {job.checkpoint} ({why}); "
                     "starting from epoch 1")

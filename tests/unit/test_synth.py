@@ -16,7 +16,7 @@ from kdgat.data.synth.traffic import (
     generate_traffic,
 )
 from kdgat.data.synth.vehicle import N_IDS, NORMAL_RATE_HZ, SPOOF_TARGETS, make_profile
-from kdgat.data.synth_record import RECORD
+from kdgat.data.synth_record import GENERATOR, RECORD
 from kdgat.errors import KdgatError
 
 
@@ -111,10 +111,30 @@ def test_spoofing_repeats_one_legitimate_id_with_a_fixed_payload_every_1_ms():
     inj = f.label == 1
     assert SPOOF_INTERVAL_S == pytest.approx(1e-3)
     ids = np.unique(f.can_id[inj])
-    assert len(ids) == 1 and ids[0] == t.spoof_id
+    assert len([b for b in t.bursts if b.kind == "spoofing"]) == 1
+    assert list(ids) == t.spoof_ids == [t.profile.spoof_targets[0]]  # one burst: the vehicle's first target
     assert ids[0] in {s.can_id for s in t.profile.ids} and ids[0] in SPOOF_TARGETS
     assert len(np.unique(f.payload[inj], axis=0)) == 1
     assert np.median(injected_gaps(f)) == pytest.approx(1e-3, rel=0.05)
+
+
+def test_spoofing_bursts_take_the_vehicles_targets_in_turn():
+    """Every capture of a vehicle with two spoofing bursts or more spoofs each target, so a model's training
+    file and its spoofing test file spoof the same IDs whatever their sizes (once, a target drawn per file
+    made them differ on the hcrl_sa-sized dataset)."""
+    profile = make_profile(np.random.default_rng(11))
+    assert sorted(profile.spoof_targets) == sorted(SPOOF_TARGETS)
+    for n, seed in ((60_000, 1), (200_000, 2)):
+        t = traffic(n, "spoofing", seed=seed, profile=profile)
+        spoofing = [b for b in t.bursts if b.kind == "spoofing"]
+        assert len(spoofing) >= 2
+        assert [b.target for b in spoofing] == [profile.spoof_targets[k % 2] for k in range(len(spoofing))]
+        for b in spoofing:
+            rows = (t.frames.label == 1) & (t.frames.timestamp >= b.start) & (t.frames.timestamp < b.end)
+            assert set(t.frames.can_id[rows]) == {b.target}
+        for target in SPOOF_TARGETS:  # one frozen payload per target
+            rows = (t.frames.label == 1) & (t.frames.can_id == target)
+            assert rows.any() and len(np.unique(t.frames.payload[rows], axis=0)) == 1
 
 
 def test_masquerade_replaces_payloads_without_adding_frames():
@@ -196,7 +216,7 @@ def test_generate_writes_every_folder_in_the_format_like_implies(written, like):
     root = written[like]
     assert sorted(p.name for p in root.iterdir()) == sorted(EXPECTED_FOLDERS + [RECORD])
     record = json.loads((root / RECORD).read_text())
-    assert record["like"] == like and set(record) == {"like", "frames", "seed"}
+    assert record == {"like": like, "frames": 20_000, "seed": 1, "generator": GENERATOR}
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
     expected = synth.dataset_files(like)
     total = 0
@@ -270,6 +290,34 @@ def test_generate_is_byte_identical_for_a_seed_and_differs_across_seeds(tmp_path
     for folder, (name, _) in synth.dataset_files("hcrl_ch").items():
         assert (again / folder / name).read_bytes() == (written["hcrl_ch"] / folder / name).read_bytes()
         assert (other / folder / name).read_bytes() != (again / folder / name).read_bytes()
+
+
+def test_each_like_name_is_its_own_vehicle_at_the_same_seed(tmp_path):
+    """A sweep over the six datasets' synthetic stand-ins trains on six traffics: other IDs, periods, payloads."""
+    from kdgat.data.layout import discover
+
+    seen = {}
+    for like in synth.LIKE:
+        root = synth.generate(tmp_path / like, like=like, frames=5_000, seed=0, progress=False)
+        frames, _ = read_folder(root, "train_01_attack_free")
+        seen[like] = (frozenset(frames.can_id.tolist()), frames.payload[:200].tobytes())
+        assert discover(root).test  # a dataset, whatever its format
+    assert len({ids for ids, _ in seen.values()}) == len(synth.LIKE)
+    assert len({payload for _, payload in seen.values()}) == len(synth.LIKE)
+
+
+def test_a_folder_of_an_older_generator_is_not_trained_on_as_new_data(tmp_path):
+    from omegaconf import OmegaConf
+
+    from kdgat.data.locate import synthetic_mismatch
+
+    root = synth.generate(tmp_path / "synthetic", frames=5_000, seed=0, progress=False)
+    dataset = OmegaConf.create({"name": "synthetic", "synthetic": {"like": "synthetic", "frames": 5000, "seed": 0}})
+    assert synthetic_mismatch(dataset, root) is None
+    (root / RECORD).write_text(json.dumps({"like": "synthetic", "frames": 5000, "seed": 0}) + "\n")  # version 1
+    problem = synthetic_mismatch(dataset, root)
+    assert "generator version 1" in problem and f"this version ({GENERATOR})" in problem
+    assert "remove the folder to regenerate it" in problem
 
 
 def test_generate_refuses_to_overwrite_unless_asked(tmp_path):

@@ -71,17 +71,31 @@ class PygGraphs:
         whole-array ops (the tensors ``Batch.from_data_list`` gives, without the Data objects)."""
         return collate_batch(self.graphs, indices)
 
-    def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False, **kwargs):
+    def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+               ranks: tuple[int, int] | None = None, **kwargs):
         """A ``torch.utils.data.DataLoader`` yielding ``Batch`` objects made by ``collate``.
 
+        ``ranks=(rank, size)``: this rank's share of the graphs, through torch's ``DistributedSampler``
+        (every rank the same number of graphs, the last share padded). Its shuffle draws the same
+        permutation from ``seed`` as the single-process shuffle does, so with ``batch_size`` = B / size the
+        ranks' k-th batches together are the single process's k-th batch of B graphs.
         Extra keyword arguments (``num_workers``, ``pin_memory``...) go to the DataLoader.
         """
         import torch
 
-        gen = torch.Generator().manual_seed(seed) if shuffle else None
+        dataset = _BatchedGraphs(self.graphs)
+        if ranks is not None:
+            sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ranks[1], rank=ranks[0],
+                                                          shuffle=shuffle, seed=seed, drop_last=False)
+            return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                               drop_last=drop_last, collate_fn=_first_and_only, **kwargs)
+        # The permutation DistributedSampler draws (DataLoader's own shuffle first takes a number from the
+        # generator for its workers' seeds, and so would draw another).
+        order = None
+        if shuffle:
+            order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
         return torch.utils.data.DataLoader(
-            _BatchedGraphs(self.graphs), batch_size=batch_size, shuffle=shuffle, generator=gen,
-            drop_last=drop_last, collate_fn=_first_and_only, **kwargs,
+            dataset, batch_size=batch_size, sampler=order, drop_last=drop_last, collate_fn=_first_and_only, **kwargs,
         )
 
 

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kdgat.data.synth_record import read_record
+from kdgat.data.synth_record import GENERATOR, read_record
 from kdgat.errors import KdgatError
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def ensure_dataset(dataset: Any, path: Path, progress: bool = True) -> Path:
 
 def _settings(synth: Any) -> dict[str, Any]:
     """What a generated folder's record holds: the generator's settings."""
-    return {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed)}
+    return {"like": synth.like, "frames": int(synth.frames), "seed": int(synth.seed), "generator": GENERATOR}
 
 
 def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
@@ -63,7 +63,11 @@ def synthetic_mismatch(dataset: Any, path: Path) -> str | None:
     if made is None:
         return None
     wanted = _settings(synth)
-    if made != wanted:
-        return (f"{path} was generated with {made}, but the config asks for {wanted}: "
-                f"remove the folder to regenerate it, or set dataset.path elsewhere")
-    return None
+    if made == wanted:
+        return None
+    if {**made, "generator": GENERATOR} == wanted:
+        return (f"{path} was made by kdgat's synthetic generator version {made['generator']}, which makes other "
+                f"traffic than this version ({GENERATOR}): remove the folder to regenerate it, or set "
+                "dataset.path elsewhere")
+    return (f"{path} was generated with {made}, but the config asks for {wanted}: "
+            f"remove the folder to regenerate it, or set dataset.path elsewhere")

@@ -32,21 +32,22 @@ def autoencoder(run: StageRun) -> dict[str, Any]:
     model.profile.fit(node_id, x)
     model = model.to(run.device)
 
-    def train_epoch(epoch, bar, optimizer):
+    def train_epoch(epoch, bar, optimizer, net):
         total, n = 0.0, 0
-        for batch in bar(run.batches(normal_train, shuffle=True, epoch=epoch)):
+        for batch in bar(run.training_batches(normal_train, epoch)):
             optimizer.zero_grad()
-            loss, _ = model.loss(batch)
+            loss, _ = net(batch)
             loss.backward()
             optimizer.step()
             total, n = total + loss.item() * batch.num_graphs, n + batch.num_graphs
-        return {"train_loss": total / max(n, 1)}
+        return {"train_loss": run.average(total, n)}
 
     def validate():
-        losses = [model.loss(b)[0].item() * b.num_graphs for b in run.batches(normal_val)]
-        return {"val_loss": sum(losses) / max(len(normal_val), 1)}
+        part = run.share(normal_val)
+        losses = [model.loss(b)[0].item() * b.num_graphs for b in run.batches(part)]
+        return {"val_loss": run.average(sum(losses), len(part))}
 
-    training = run.fit(model, run.node.lr, train_epoch, validate, monitor="val_loss", mode="min")
+    training = run.fit(model, run.node.lr, train_epoch, validate, monitor="val_loss", mode="min", step="loss")
     model.eval()
     model.fit_score(run.batches(normal_train))  # the score's scales, from normal training windows
     scored = {split: (g.y, predict(run, model.anomaly_score, g)) for split, g in splits(run).items()}

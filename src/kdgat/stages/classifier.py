@@ -29,15 +29,15 @@ def train_gat(run: StageRun, graphs_for_epoch) -> dict[str, Any]:
     model.profile.fit(*normal_nodes(run.data.train))  # per-ID normal profile, from training windows only
     model = model.to(run.device)
 
-    def train_epoch(epoch, bar, optimizer):
+    def train_epoch(epoch, bar, optimizer, net):
         total, n = 0.0, 0
-        for batch in bar(run.batches(graphs_for_epoch(epoch), shuffle=True, epoch=epoch)):
+        for batch in bar(run.training_batches(graphs_for_epoch(epoch), epoch)):
             optimizer.zero_grad()
-            loss = F.cross_entropy(model(batch), batch.y)
+            loss = F.cross_entropy(net(batch), batch.y)
             loss.backward()
             optimizer.step()
             total, n = total + loss.item() * batch.num_graphs, n + batch.num_graphs
-        return {"train_loss": total / max(n, 1)}
+        return {"train_loss": run.average(total, n)}
 
     def validate():
         prob = predict(run, model.attack_probability, run.data.val)

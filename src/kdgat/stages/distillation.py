@@ -25,17 +25,17 @@ def distillation(run: StageRun) -> dict[str, Any]:
     student = student.to(run.device)
     T, alpha = float(run.node.temperature), float(run.node.alpha)
 
-    def train_epoch(epoch, bar, optimizer):
+    def train_epoch(epoch, bar, optimizer, net):
         total, n = 0.0, 0
-        for batch in bar(run.batches(run.data.train, shuffle=True, epoch=epoch)):
+        for batch in bar(run.training_batches(run.data.train, epoch)):
             with torch.no_grad():
                 soft = teacher(batch)
             optimizer.zero_grad()
-            loss = kd_loss(student(batch), soft, batch.y, T=T, alpha=alpha)
+            loss = kd_loss(net(batch), soft, batch.y, T=T, alpha=alpha)
             loss.backward()
             optimizer.step()
             total, n = total + loss.item() * batch.num_graphs, n + batch.num_graphs
-        return {"train_loss": total / max(n, 1)}
+        return {"train_loss": run.average(total, n)}
 
     def validate():
         return {"val_f1": binary_metrics(run.data.val.y, predict(run, student.attack_probability, run.data.val))["f1"]}

@@ -19,6 +19,7 @@ from hydra_plugins.kdgat_chain_launcher import StageNode
 
 # Every stage's default request unless its entry says otherwise; the walltime and memory are per stage.
 DEFAULT_RESOURCES = {"cpus": 16, "gpus": 1, "partition": None}
+ALL_GPUS = "all"
 
 
 @dataclass
@@ -100,7 +101,13 @@ class StageKind:
     reads: dict[str, tuple[str, ...]] = field(default_factory=dict)
     walltime: str = "08:00:00"
     mem: str = "96G"
-    uses_gpus: int = 1  # GPUs its training uses (asking for more is a warning at submit)
+    # GPUs its training uses: "all", data-parallel over every GPU its job is given, one process each
+    # (kdgat.distributed); or a number (asking for more is a warning at submit).
+    uses_gpus: int | str = ALL_GPUS
+
+    @property
+    def data_parallel(self) -> bool:
+        return self.uses_gpus == ALL_GPUS
 
     def resources(self) -> dict[str, Any]:
         return {"walltime": self.walltime, "mem": self.mem, **DEFAULT_RESOURCES}
@@ -117,8 +124,11 @@ STAGES: dict[str, StageKind] = {
                             walltime="10:00:00", mem="128G"),
     "curriculum": StageKind(Curriculum, "kdgat.stages.classifier:curriculum", model="gat",
                             reads={"vgae": ("autoencoder",)}, walltime="12:00:00", mem="128G"),
+    # The DQN agent is small (a few thousand parameters, trained on the validation split's two scores): one
+    # process, one GPU at most.
     "fusion": StageKind(Fusion, "kdgat.stages.fusion:fusion", model=None,
-                        reads={"vgae": ("autoencoder",), "gat": ("curriculum", "gat_normal")}, walltime="10:00:00"),
+                        reads={"vgae": ("autoencoder",), "gat": ("curriculum", "gat_normal")}, walltime="10:00:00",
+                        uses_gpus=1),
     "distillation": StageKind(Distillation, "kdgat.stages.distillation:distillation", model="gat",
                               reads={"teacher": ("curriculum", "gat_normal")}),
 }

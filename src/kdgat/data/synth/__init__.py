@@ -5,11 +5,16 @@ default ``dataset=synthetic`` run on folders made by ``generate``: the
 train and test folders of a real dataset, each file a capture of one
 synthetic vehicle (kdgat.data.synth.vehicle) with its attacks
 (kdgat.data.synth.traffic), written in the file format of the dataset it
-imitates. One seed gives byte-identical files.
+imitates. Each `like` name has its own vehicle: the generator's seed is the
+user's seed together with one derived from the name (``stream_seed``), so
+``--like hcrl_sa`` and ``--like set_01`` with the same seed are different
+traffic (other IDs, periods and payloads), as the real datasets are. One
+seed and name give byte-identical files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -72,6 +77,13 @@ EPOCH = {"hcrl_ch": 1478198376.0, "hcrl_sa": 1513728000.0, "can_train_and_test":
 MIN_DATASET_FRAMES = 5_000
 
 
+def stream_seed(like: str, seed: int) -> np.random.SeedSequence:
+    """The generator's seed for dataset `like`: the user's seed and the name's own (the first 4 bytes of its
+    sha256), so every name is its own vehicle and its own traffic at any seed."""
+    name = int.from_bytes(hashlib.sha256(like.encode()).digest()[:4], "big")
+    return np.random.SeedSequence([int(seed), name])
+
+
 def _format_for(like: str, folder: str) -> str:
     # The real Car-Hacking attack-free capture is a text log, not a CSV.
     if like == "hcrl_ch" and folder == "train_01_attack_free":
@@ -101,8 +113,8 @@ def generate(
 ) -> Path:
     """Write a whole dataset folder (train and test folders) and return its path.
 
-    One vehicle profile for the whole dataset, one seeded stream per file, so
-    the same arguments give byte-identical files. Written into a temporary
+    One vehicle profile for the whole dataset, one seeded stream per file (from
+    ``stream_seed(like, seed)``), so the same arguments give byte-identical files. Written into a temporary
     sibling and renamed into place at the end: a killed run leaves no half
     dataset at `out`.
     """
@@ -119,7 +131,7 @@ def generate(
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise KdgatError(f"{out} already exists and is not empty; give --overwrite to replace it")
 
-    streams = np.random.SeedSequence(seed).spawn(len(FOLDERS) + 1)
+    streams = stream_seed(like, seed).spawn(len(FOLDERS) + 1)
     profile = make_profile(np.random.default_rng(streams[0]))
     epoch = EPOCH[_family(like)]
     out.parent.mkdir(parents=True, exist_ok=True)

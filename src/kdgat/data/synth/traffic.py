@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kdgat.data.frames import Frames
-from kdgat.data.synth.vehicle import SPOOF_TARGETS, Profile, make_profile, normal_frames, payloads, set_checksum
+from kdgat.data.synth.vehicle import Profile, make_profile, normal_frames, payloads, set_checksum
 from kdgat.errors import KdgatError
 
 # --- attack definitions (Car-Hacking injection rates) ------------------------
@@ -42,11 +42,12 @@ MASQUERADE_MIN = 0xD000
 
 @dataclass
 class Burst:
-    """One attack burst: [start, end) in the frames' own time (t0 included)."""
+    """One attack burst: [start, end) in the frames' own time (t0 included); a spoofing burst's target ID."""
 
     kind: str
     start: float
     end: float
+    target: int | None = None
 
 
 @dataclass
@@ -56,8 +57,12 @@ class Traffic:
     frames: Frames
     bursts: list[Burst]
     profile: Profile
-    spoof_id: int | None = None
     info: dict = field(default_factory=dict)
+
+    @property
+    def spoof_ids(self) -> list[int]:
+        """The IDs its spoofing bursts target, in the order first used."""
+        return list(dict.fromkeys(b.target for b in self.bursts if b.kind == "spoofing"))
 
 
 def _attack_list(attack: str | list[str] | None) -> list[str]:
@@ -86,10 +91,9 @@ def _schedule(kinds: list[str], duration: float, fraction: float, rng: np.random
     return [Burst(str(k), float(a), float(a + b)) for k, a, b in zip(order, starts, lengths)]
 
 
-def _injected(kind: str, burst: Burst, spoof: tuple[int, int, np.ndarray], rng: np.random.Generator) -> Frames:
+def _injected(kind: str, burst: Burst, spoof: dict[int, tuple[int, np.ndarray]], rng: np.random.Generator) -> Frames:
     """The attacker's own frames in one burst, at the attack's fixed interval."""
     interval = INJECTION_INTERVAL_S[kind]
-    spoof_id, spoof_dlc, spoof_payload = spoof
     n = max(1, int((burst.end - burst.start) / interval))
     gaps = interval * (1 + INJECTION_JITTER * rng.standard_normal(n))
     t = burst.start + interval * rng.random() + np.cumsum(gaps) - gaps[0]
@@ -101,7 +105,8 @@ def _injected(kind: str, burst: Burst, spoof: tuple[int, int, np.ndarray], rng: 
         can_id, dlc = rng.integers(0, MAX_CAN_ID + 1, n), np.full(n, 8)
         payload = rng.integers(0, 256, (n, 8), dtype=np.uint8)
     else:
-        can_id, dlc, payload = np.full(n, spoof_id), np.full(n, spoof_dlc), np.tile(spoof_payload, (n, 1))
+        spoof_dlc, spoof_payload = spoof[burst.target]
+        can_id, dlc, payload = np.full(n, burst.target), np.full(n, spoof_dlc), np.tile(spoof_payload, (n, 1))
     return Frames(t, can_id.astype(np.int32), dlc.astype(np.uint8), payload, np.ones(n, np.uint8))
 
 
@@ -153,10 +158,18 @@ def generate_traffic(
 
     normal = normal_frames(profile, duration, rng)
     bursts = _schedule(kinds, duration, fraction, rng)
-    spoof_id = SPOOF_TARGETS[int(rng.integers(0, len(SPOOF_TARGETS)))]
-    # A plausible-looking payload of the target, frozen for every injected frame.
-    spoof_spec = profile.spec(spoof_id)
-    spoof = (spoof_id, spoof_spec.dlc, payloads(spoof_spec, 1, rng)[0])
+    # Spoofing bursts take the vehicle's targets in turn, in its order, as Car-Hacking spoofs both the gear and
+    # the RPM: every capture with two spoofing bursts or more spoofs each target, and captures with one spoof the
+    # same. (A target drawn per file made the training file spoof one ID and the test file the other whenever
+    # the two draws differed, which depended on the file sizes.)
+    spoofing = [b for b in bursts if b.kind == "spoofing"]
+    for k, b in enumerate(spoofing):
+        b.target = profile.spoof_targets[k % len(profile.spoof_targets)]
+    # A plausible-looking payload of each target, frozen for every frame injected with its ID.
+    spoof = {}
+    for can_id in profile.spoof_targets:
+        spec = profile.spec(can_id)
+        spoof[can_id] = (spec.dlc, payloads(spec, 1, rng)[0])
     parts = [normal]
     for b in bursts:
         if b.kind == "masquerade":
@@ -168,8 +181,8 @@ def generate_traffic(
     frames = frames.take(order)
     # Microsecond timestamps, like the real captures, so files round-trip exactly.
     frames.timestamp = np.round(frames.timestamp + t0, 6)
-    bursts = [Burst(b.kind, b.start + t0, b.end + t0) for b in bursts]
-    return Traffic(frames, bursts, profile, spoof_id if "spoofing" in kinds else None, {"duration_s": float(duration)})
+    bursts = [Burst(b.kind, b.start + t0, b.end + t0, b.target) for b in bursts]
+    return Traffic(frames, bursts, profile, {"duration_s": float(duration)})
 
 
 def generate_frames(n_frames: int, attack: str | list[str] | None, rng: np.random.Generator, **kwargs) -> Frames:

@@ -71,6 +71,7 @@ class Profile:
 
     ids: list[IdSpec]
     masquerade_id: int
+    spoof_targets: tuple[int, ...] = SPOOF_TARGETS  # the order in which spoofing bursts take them
 
     @property
     def rate(self) -> float:
@@ -112,8 +113,9 @@ def make_profile(rng: np.random.Generator) -> Profile:
     """A seeded vehicle: 30-60 IDs whose periods add up to 1,500-2,500 frames/s.
 
     Lower IDs (higher bus priority) tend to get the shorter periods, as in real
-    cars. RPM_ID and GEAR_ID are always present (the spoofing targets), and one
-    fast ID with a 16-bit signal is set aside as the masquerade target.
+    cars. RPM_ID and GEAR_ID are always present (the spoofing targets, taken by
+    spoofing bursts in an order drawn here), and one fast ID with a 16-bit
+    signal is set aside as the masquerade target.
     """
     while True:
         n = int(rng.integers(N_IDS[0], N_IDS[1] + 1)) - 2
@@ -138,7 +140,8 @@ def make_profile(rng: np.random.Generator) -> Profile:
     gear += [Field("const", p, value=0) for p in range(3, 7)] + [Field("counter8", 7)]
     specs += [_spec(RPM_ID, 0.010, 8, rpm, rng), _spec(GEAR_ID, 0.020, 8, gear, rng)]
     specs.sort(key=lambda s: s.can_id)
-    return Profile(specs, masquerade_id=int(ids[masq]))
+    order = tuple(int(SPOOF_TARGETS[i]) for i in rng.permutation(len(SPOOF_TARGETS)))
+    return Profile(specs, masquerade_id=int(ids[masq]), spoof_targets=order)
 
 
 def _spec(can_id: int, period: float, dlc: int, fields: list[Field], rng: np.random.Generator) -> IdSpec:
