@@ -7,45 +7,40 @@ imports torch or the app. This package's public names are the ones below.
 Modules whose names start with "_" hold the logic: Hydra's plugin scan skips
 them, whereas it re-executes every other module of this package, which would
 make a second copy of each class (and `except PlanError` miss the new one).
+
+The names are loaded on first use (PEP 562): the app imports this package
+for a resolver or a record type on every run, and should not pay for the
+planning, SLURM and local-run code it does not use then.
 """
 
-from hydra_plugins.kdgat_chain_launcher._backend import (  # noqa: F401
-    ENDED_STATES,
-    Backend,
-    JobInfo,
-    make_backend,
-)
-from hydra_plugins.kdgat_chain_launcher._contract import (  # noqa: F401
-    MANIFEST,
-    STAGE_KEYS,
-    Attempt,
-    ChainRecord,
-    Manifest,
-    StageNode,
-    StageRecord,
-    StageState,
-    read_attempts,
-    read_manifest,
-    write_manifest,
-)
-from hydra_plugins.kdgat_chain_launcher.config import register_resolvers  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, exit_on_error  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._files import atomic_write, file_lock, replace_symlink  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._plan import Stage, plan_stages  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._resources import (  # noqa: F401
-    FIELDS,
-    ResourceRequest,
-    Resources,
-    merge_resources,
-)
-from hydra_plugins.kdgat_chain_launcher._slurm_info import SlurmToolsMissing  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._table import format_table  # noqa: F401
-from hydra_plugins.kdgat_chain_launcher._units import (  # noqa: F401
-    format_memory,
-    format_walltime,
-    parse_count,
-    parse_memory,
-    parse_walltime,
-    slurm_megabytes,
-    slurm_seconds,
-)
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "_backend": ("ENDED_STATES", "Backend", "JobInfo", "make_backend"),
+    "_contract": ("MANIFEST", "STAGE_KEYS", "Attempt", "ChainRecord", "Manifest", "StageNode", "StageRecord",
+                  "StageState", "read_attempts", "read_manifest", "write_manifest"),
+    "config": ("register_resolvers",),
+    "_errors": ("LaunchError", "PlanError", "exit_on_error"),
+    "_files": ("atomic_write", "file_lock", "replace_symlink"),
+    "_plan": ("Stage", "plan_stages"),
+    "_resources": ("FIELDS", "ResourceRequest", "Resources", "merge_resources"),
+    "_slurm_info": ("SlurmToolsMissing",),
+    "_table": ("format_table",),
+    "_units": ("format_memory", "format_walltime", "parse_count", "parse_memory", "parse_walltime",
+               "slurm_megabytes", "slurm_seconds"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted([*globals(), *__all__])
