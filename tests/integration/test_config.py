@@ -9,8 +9,8 @@ from kdgat.config import group_options
 from kdgat.errors import KdgatError
 from kdgat.stages.registry import STAGES
 
-# SPEC section 2: stages in order, with walltime / memory per stage.
-SPEC_PIPELINES = {
+# The pipelines as the README lists them: stages in order, with walltime / memory per stage.
+PIPELINES = {
     "teacher": [("autoencoder", "08:00:00", "96G"), ("curriculum", "12:00:00", "128G"), ("fusion", "10:00:00", "96G")],
     "student": [("autoencoder", "06:00:00", "64G"), ("distillation", "08:00:00", "96G")],
     "supervised_only": [("autoencoder", "08:00:00", "96G"), ("gat_normal", "10:00:00", "128G"),
@@ -34,14 +34,14 @@ def test_defaults_are_synthetic_teacher():
     assert (cfg.dataset.name, cfg.pipeline.name) == ("synthetic", "teacher")
 
 
-@pytest.mark.parametrize("pipeline", sorted(SPEC_PIPELINES))
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
 def test_named_pipelines_match_the_spec(pipeline):
     stages = plan_stages(*pipeline_of(compose(f"pipeline={pipeline}")))
-    assert [(s.name, s.resources.walltime, s.resources.mem) for s in stages] == SPEC_PIPELINES[pipeline]
+    assert [(s.name, s.resources.walltime, s.resources.mem) for s in stages] == PIPELINES[pipeline]
     assert all((s.resources.cpus, s.resources.gpus) == (16, 1) for s in stages)
 
 
-@pytest.mark.parametrize("pipeline", sorted(SPEC_PIPELINES))
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
 def test_named_pipelines_need_what_their_presets_read(pipeline):
     cfg = compose(f"pipeline={pipeline}")
     presets = {name: st.preset for name, st in cfg.pipeline.stages.items()}

@@ -1,4 +1,4 @@
-"""KD-GAT models (SPEC §5): shapes, sizes, the distillation loss, the VGAE and the fusion agent.
+"""KD-GAT models: shapes, sizes, the distillation loss, the VGAE and the fusion agent.
 
 Tiny random graphs built directly with PyG; everything seeded; the whole file
 runs in a few seconds on a 2-core CPU.
@@ -87,11 +87,11 @@ def test_gat_backward_reaches_every_parameter():
 
 
 def test_gat_sizes():
-    # SPEC section 5: the teacher's sizes, and the student's at the reference scale 0.5.
-    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32)
-    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8)
-    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4)
-    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12)
+    # The teacher's sizes, and the student's at the reference scale 0.5.
+    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32, envelope=True)
+    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8, envelope=True)
+    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4, envelope=True)
+    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12, envelope=True)
     with pytest.raises(ValueError):
         gat_sizes(SIZES.gat.student, 0)
 
@@ -129,6 +129,39 @@ def test_profile_measures_known_ids_and_their_means():
     assert compact.ids(torch.tensor([0, 1, 2, 3, 4])).tolist() == [0, 1, 2, 0, 0]
     with pytest.raises(ValueError):
         NormalProfile(5, 2, classes=2).fit(node_id, x)  # 2 known ids + "other" need 3 classes
+
+
+def test_profile_envelope_is_zero_on_normal_nodes_and_measures_how_far_outside():
+    import numpy as np
+
+    node_id = np.array([1] * 6 + [2] * 6)
+    x = np.zeros((12, 2))
+    x[:6, 0] = np.linspace(0.2, 0.5, 6)  # id 1's signal: 0.2..0.5
+    x[6:, 1] = 0.6
+    prof = NormalProfile(5, 2, envelope=True).fit(node_id, x)
+    assert torch.equal(prof.excess(torch.from_numpy(node_id), torch.from_numpy(x).float()), torch.zeros(12, 2))
+    out = prof.excess(torch.tensor([1, 1, 2]), torch.tensor([[0.87, 0.0], [0.1, 0.0], [0.0, 0.6]]))
+    assert torch.allclose(out, torch.tensor([[0.37, 0.0], [0.1, 0.0], [0.0, 0.0]]), atol=1e-6)
+    # an unknown id (4) is judged against the range of every normal node
+    assert torch.allclose(prof.excess(torch.tensor([4]), torch.tensor([[0.55, 0.7]])), torch.tensor([[0.05, 0.1]]),
+                          atol=1e-6)
+
+
+def test_a_gat_saved_before_the_envelope_loads_as_it_was_trained():
+    import numpy as np
+
+    old = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False})
+    old.profile.fit(np.repeat(np.arange(1, 6), 5), np.random.default_rng(0).random((25, F_IN)))
+    saved = {k: v for k, v in old.config.items() if k != "envelope"}  # a checkpoint's config from before
+    again = GATClassifier(**saved)
+    again.load_state_dict(old.state_dict())
+    batch = random_batch(num_ids=10)
+    old.eval(), again.eval()
+    assert torch.equal(old(batch), again(batch))
+    new = GATClassifier(10, F_IN, **gat_sizes(SIZES.gat.student, 0.5))
+    assert new.profile.envelope  # the configured sizes turn it on
+    with pytest.raises(RuntimeError):
+        new.load_state_dict(old.state_dict())  # the first layer's inputs differ
 
 
 def test_profile_travels_with_the_state_dict():
@@ -272,7 +305,7 @@ def test_vgae_anomaly_score_flags_outliers():
     assert s_out.mean() > 5 * s_normal.mean()
     nodes = model.node_scores(outliers)
     per_graph_max = torch.stack([nodes[outliers.batch == i].max() for i in range(outliers.num_graphs)])
-    assert torch.equal(s_out, per_graph_max)  # SPEC §5: max over nodes
+    assert torch.equal(s_out, per_graph_max)  # max over nodes
 
     # max over nodes: one corrupted node in an otherwise normal window is enough
     g = pattern_graph(gen)

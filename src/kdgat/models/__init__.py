@@ -1,4 +1,4 @@
-"""KD-GAT models (SPEC §5), one file each: `gat` (GAT classifier and the
+"""KD-GAT models, one file each: `gat` (GAT classifier and the
 distillation loss), `vgae` (the graph autoencoder), `fusion` (the DQN agent).
 
 Import them from their modules (`from kdgat.models.gat import GATClassifier`).

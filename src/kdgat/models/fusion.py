@@ -1,4 +1,4 @@
-"""DQN fusion agent (SPEC §5 ``fusion``): one weight α per window for
+"""DQN fusion agent: one weight α per window for
 
     fused = α · p_gat + (1 − α) · s_vgae,   decision = fused ≥ 0.5,
 

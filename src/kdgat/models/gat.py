@@ -1,18 +1,20 @@
-"""GAT classifier with jumping knowledge (SPEC §5: ``gat_normal``, ``curriculum``,
+"""GAT classifier with jumping knowledge (the stages ``gat_normal``, ``curriculum``,
 ``distillation``), and the distillation loss.
 
 Per node, the CAN id's learned embedding is concatenated with the node
-features and with their deviation from the ID's normal profile
-(``kdgat.models.profile``: per-ID feature means on the normal training
-windows, fitted by the stage before training; IDs without a profile use the
-unknown slot); ``layers`` GATConv layers (edge features = ``edge_attr``, heads
+features, with their deviation from the ID's normal profile and (with
+``envelope``, as the configured sizes set it) with how far they lie outside
+the ID's normal range (``kdgat.models.profile``: per-ID feature means and
+ranges on the normal training windows, fitted by the stage before training;
+IDs without a profile use the unknown slot); ``layers`` GATConv layers (edge features = ``edge_attr``, heads
 concatenated) follow, each with ELU and dropout; jumping knowledge
 concatenates every layer's output; a global mean pool makes one vector per
 graph, and a two-layer MLP gives the class logits ``[G, num_classes]``::
 
     node_id ─ Embedding ─────┐
     x ───────────────────────┤
-    x - profile mean[id] ────cat ─ GATConv ─ ... ─ GATConv ─ JK(cat) ─ mean pool ─ MLP ─ logits
+    x - profile mean[id] ────┤
+    excess beyond range[id] ─cat ─ GATConv ─ ... ─ GATConv ─ JK(cat) ─ mean pool ─ MLP ─ logits
 
 Width convention: ``hidden`` is the width **per head** and the heads are
 concatenated, so a layer is ``hidden * heads`` wide, as in the reference
@@ -22,7 +24,7 @@ MLP head is ``Linear(layers * hidden * heads, hidden) -> ReLU -> Dropout ->
 Linear(hidden, num_classes)``.
 
 Sizes live in the config (``models.gat`` in conf/config.yaml, scaled by
-``kdgat.presets.scale_gat``): teacher
+``kdgat.stages.registry.scale_gat``): teacher
 hidden 64, 5 layers, 8 heads, embedding 32; student 2 layers, 4 heads, hidden
 ``round(48 * scale)`` and embedding ``round(16 * scale)``, so at the
 reference scale 0.5 hidden 24 and embedding 8.
@@ -60,20 +62,22 @@ class GATClassifier(nn.Module):
         dropout: float = 0.2,
         jk: str = "cat",
         id_dropout: float = 0.0,
+        envelope: bool = False,  # False: models saved before the envelope existed load as they were trained
     ):
         super().__init__()
         if layers < 1:
             raise ValueError("GATClassifier needs at least one layer")
         self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
                            layers=layers, heads=heads, embedding=embedding, num_classes=num_classes,
-                           dropout=dropout, jk=jk, id_dropout=id_dropout)  # fmt: skip
+                           dropout=dropout, jk=jk, id_dropout=id_dropout, envelope=envelope)  # fmt: skip
         self.id_dropout = id_dropout
         self.dropout = dropout
         width = hidden * heads
-        self.profile = NormalProfile(num_ids, in_features)
+        self.profile = NormalProfile(num_ids, in_features, envelope=envelope)
+        inputs = embedding + (3 if envelope else 2) * in_features
         self.id_embedding = nn.Embedding(num_ids, embedding)
         self.convs = nn.ModuleList(
-            GATConv(embedding + 2 * in_features if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
+            GATConv(inputs if i == 0 else width, hidden, heads=heads, edge_dim=edge_dim)
             for i in range(layers)
         )
         self.jk = JumpingKnowledge(jk, channels=width, num_layers=layers)
@@ -88,7 +92,10 @@ class GATClassifier(nn.Module):
         ids = self.profile.ids(data.node_id)
         if self.training and self.id_dropout > 0:  # the embedding forgets the ID, the profile deviation keeps it
             ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < self.id_dropout, 0)
-        h = torch.cat([self.id_embedding(ids), data.x, self.profile.deviation(data.node_id, data.x)], dim=-1)
+        parts = [self.id_embedding(ids), data.x, self.profile.deviation(data.node_id, data.x)]
+        if self.profile.envelope:
+            parts.append(self.profile.excess(data.node_id, data.x))
+        h = torch.cat(parts, dim=-1)
         outs = []
         for conv in self.convs:
             h = F.elu(conv(h, data.edge_index, data.edge_attr))
@@ -112,7 +119,7 @@ class GATClassifier(nn.Module):
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor,
             T: float = 4.0, alpha: float = 0.7) -> Tensor:
-    """Knowledge distillation loss (Hinton et al.), SPEC §5 ``distillation``.
+    """Knowledge distillation loss (Hinton et al.), the ``distillation`` stage.
 
     ``alpha * T**2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, targets)``,
     with the KL summed over classes and averaged over the batch (``batchmean``).

@@ -1,4 +1,4 @@
-"""Variational graph autoencoder over CAN windows (SPEC §5 ``autoencoder``).
+"""Variational graph autoencoder over CAN windows.
 
 Trained on normal windows only; a window whose nodes it reconstructs badly is
 anomalous. Written as one module around PyG's ``GATConv`` (the encoder of
@@ -275,4 +275,4 @@ def _quantile(values: Tensor, q: float) -> Tensor:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-VGAE = GraphVGAE  # the name SPEC §5 uses
+VGAE = GraphVGAE  # the name the stage list uses

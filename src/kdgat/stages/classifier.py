@@ -1,6 +1,6 @@
 """Stages `gat_normal` and `curriculum`: the GAT classifier, by plain or curriculum training.
 
-Curriculum (SPEC section 5): every epoch sees all attack windows and the
+Curriculum: every epoch sees all attack windows and the
 normal windows the VGAE finds hardest (highest anomaly score first), the
 normal:attack ratio rising linearly from `start_ratio` to `end_ratio`.
 """
