@@ -98,6 +98,11 @@ class StageArtifacts:
         return self.dir / "metrics.json"
 
     @property
+    def scores(self) -> Path:
+        """The fusion stage's per-window inputs, output and labels on every split (numpy .npz)."""
+        return self.dir / "scores.npz"
+
+    @property
     def marker(self) -> Path:
         return self.dir / MARKER
 

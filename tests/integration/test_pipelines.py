@@ -45,6 +45,11 @@ def test_teacher_pipeline_trains_three_stages_and_leaves_their_artifacts(workdir
     fusion = json.loads((stage_dirs(workdir, "fusion")[0] / "metrics.json").read_text())
     assert set(fusion["components"]) == {"vgae", "gat"}
     assert (stage_dirs(workdir, "fusion")[0] / "alpha_histogram.png").is_file()
+    import numpy as np
+
+    with np.load(stage_dirs(workdir, "fusion")[0] / "scores.npz") as scores:  # every window's inputs and output
+        assert scores["test_dos_gat"].shape == scores["test_dos_vgae"].shape == scores["test_dos_label"].shape
+        assert len(scores["val_fused"]) == fusion["splits"]["val"]["n"]
     curriculum = json.loads((stage_dirs(workdir, "curriculum")[0] / "done.json").read_text())
     assert curriculum["inputs"]["vgae"]["fingerprint"] == stage_dirs(workdir, "autoencoder")[0].name
 

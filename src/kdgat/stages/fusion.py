@@ -2,7 +2,9 @@
 
 fused = alpha * P(attack | GAT) + (1 - alpha) * calibrated VGAE score. The
 agent learns on the validation split, which neither model trained on, and is
-judged on the test scenarios beside the two models alone.
+judged on the test scenarios beside the two models alone. Every window's two
+inputs, fused score and label are kept in `scores.npz`, for analysis
+(bench/fusion_inputs.py asks what input the agent would need to beat the GAT).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def fusion(run: StageRun) -> dict[str, Any]:
         "gat": evaluate({s: (labels[s], st[:, 1].numpy()) for s, st in states.items()}, 0.5),
     }
     save_model(run.art.model, agent)
+    save_scores(run.art.scores, states, fused)
     plots.alpha_histogram(np.concatenate(list(alphas.values())), run.art.dir / "alpha_histogram.png",
                           f"fusion on {run.cfg.dataset.name}: chosen alpha per window")
     n = max(1, len(losses) // 50)
@@ -50,3 +53,19 @@ def fusion(run: StageRun) -> dict[str, Any]:
             "components": components, "mean_alpha": {s: float(a.mean()) for s, a in alphas.items()},
             "training": {"steps": steps, "history": {"dqn_loss": [float(np.mean(losses[i:i + n]))
                                                                   for i in range(0, len(losses), n)]}}}
+
+
+def save_scores(path, states: dict[str, torch.Tensor], fused: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """`<split>_vgae`, `<split>_gat`, `<split>_fused` and `<split>_label` arrays, one entry per window."""
+    import io
+
+    from kdgat.atomic import write_bytes_atomic
+
+    arrays = {}
+    for split, state in states.items():
+        labels, scores = fused[split]
+        arrays.update({f"{split}_vgae": state[:, 0].cpu().numpy(), f"{split}_gat": state[:, 1].cpu().numpy(),
+                       f"{split}_fused": scores, f"{split}_label": np.asarray(labels)})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
