@@ -18,7 +18,7 @@ def test_a_stage_asking_for_two_gpus_runs_as_two_tasks_and_completes(tmp_path):
     assert states([job], deadline_s=600) == {job: "COMPLETED"}
     rows = subprocess.run(["sacct", "-j", job, "-n", "-P", "-o", "JobID,NTasks"], capture_output=True,
                           text=True).stdout.split()
-    steps = [row.split("|") for row in rows if row.split("|")[0].split(".")[-1].isdigit()]
+    steps = [row.split("|") for row in rows if row.split("|")[0].partition(".")[2].isdigit()]  # "<job>.<n>"
     assert steps == [[f"{job}.0", "2"]], rows  # one step with two tasks, not two steps
 
     folder = tmp_path / "experimentruns" / "synthetic" / "autoencoder" / "latest"
