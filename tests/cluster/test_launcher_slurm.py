@@ -339,6 +339,7 @@ def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path
                    "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path)
     assert held.returncode == 0, held.stderr
     first_ids = job_ids(tmp_path / "s1")
+    queued = set(first_ids.values())  # every job this test queued, cancelled at the end
     try:
         # The same chain again while the first is still queued: attach, never a duplicate.
         again = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", f"hydra.sweep.dir={tmp_path}/s2",
@@ -354,9 +355,9 @@ def test_queued_stages_are_attached_to_and_shared_stages_submitted_once(tmp_path
         ids = job_ids(tmp_path / "s3")
         assert [ids[(1, s)] for s in ("first", "second", "third")] == [ids[(0, s)] for s in ("first", "second", "third")]
         assert "3 jobs submitted" in sweep.stdout
-        first_ids.update(ids)
+        queued.update(ids.values())
     finally:
-        cancel(list(set(first_ids.values())))
+        cancel(sorted(queued))
 
 
 def without_sacct(tmp_path) -> dict:
