@@ -438,10 +438,11 @@ def test_cancel_a_stage_and_its_dependents_then_the_whole_sweep(tmp_path):
 
 @on_slurm
 def test_a_stage_that_reaches_its_walltime_is_requeued_and_resumes(tmp_path):
-    """Walltime 2 min, signal 90 s before it, 20 s per epoch: each run finishes about one epoch, is signalled,
-    checkpointed and requeued; the last run ends the training at max_epochs (local cluster: cred_expire 30 s)."""
+    """Walltime 3 min, signal 90 s before it, 20 s per epoch (a sleep after each epoch's checkpoint): the first run
+    finishes three or four epochs and is signalled, checkpointed and requeued, the next ends the training at
+    max_epochs (local cluster: cred_expire 30 s). 90 s leave a busy machine the time to start and finish an epoch."""
     out = run_train("pipeline=custom", "pipeline.presets=[autoencoder]", "dataset.synthetic.frames=20000",
-                    "train.max_epochs=3", "train.slow_epoch_s=20", "progress=false", "resources.walltime='2'",
+                    "train.max_epochs=6", "train.slow_epoch_s=20", "progress=false", "resources.walltime='3'",
                     "resources.cpus=2", "resources.gpus=0", "hydra/launcher=kdgat_chain",
                     "hydra.launcher.signal_delay_s=90", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -451,11 +452,11 @@ def test_a_stage_that_reaches_its_walltime_is_requeued_and_resumes(tmp_path):
                              text=True).stdout.split()
     assert history.count("REQUEUED") >= 1 and history[-1] == "COMPLETED"
     log = (tmp_path / "experimentruns" / "slurm_runs" / "synthetic" / "autoencoder.log").read_text()
-    resumed = [int(n) for n in re.findall(r"resuming after epoch (\d+) of 3", log)]
-    started = [int(n) for n in re.findall(r"autoencoder epoch (\d+)/3", log)]
-    assert resumed and started == [1, 2, 3]  # each epoch once: every run starts after the last checkpoint
+    resumed = [int(n) for n in re.findall(r"resuming after epoch (\d+) of 6", log)]
+    started = [int(n) for n in re.findall(r"autoencoder epoch (\d+)/6", log)]
+    assert resumed and started == [1, 2, 3, 4, 5, 6]  # each epoch once: every run starts after the last checkpoint
     metrics = tmp_path / "experimentruns" / "synthetic" / "autoencoder" / "latest" / "metrics.json"
-    assert json.loads(metrics.read_text())["training"]["epochs_run"] == 3
+    assert json.loads(metrics.read_text())["training"]["epochs_run"] == 6
 
 
 @on_slurm
