@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,12 +156,14 @@ def model_sizes(cfg: Any, name: str) -> dict[str, Any] | None:
     return sizes
 
 
-def fingerprint_document(cfg: Any, name: str, inputs: dict[str, StageArtifacts]) -> dict[str, Any]:
+def fingerprint_document(cfg: Any, name: str, inputs: dict[str, StageArtifacts],
+                         data: str | None = None) -> dict[str, Any]:
+    """What stage `name`'s fingerprint hashes; `data`: its data_key when the caller has it already."""
     stage = cfg.pipeline.stages[name]
     node = {k: _plain(stage[k]) for k in stage if k not in NOT_FINGERPRINTED["stage"] and not k.startswith("_")}
     return {
         "dataset": cfg.dataset.name,
-        "data": data_key(cfg),
+        "data": data if data is not None else data_key(cfg),
         "seed": cfg.seed,
         "train": {k: v for k, v in _plain(cfg.train).items() if k not in NOT_FINGERPRINTED["train"]},
         "stage": node,
@@ -176,7 +179,10 @@ def stage_artifacts(cfg: Any, name: str, memo: dict | None = None) -> StageArtif
     others (and asked about several times, as the launcher's resolvers do) is hashed once."""
     if memo is not None and ("artifacts", name) in memo:
         return memo[("artifacts", name)]
-    doc = fingerprint_document(cfg, name, stage_inputs(cfg, name, memo))
+    data = None
+    if memo is not None:  # the raw files' identity, listed and stat-ed once for every stage of the config
+        data = memo["data"] = memo.get("data") or data_key(cfg)
+    doc = fingerprint_document(cfg, name, stage_inputs(cfg, name, memo), data)
     fp = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
     art = StageArtifacts(stage=name, preset=cfg.pipeline.stages[name].preset,
                          dir=artifacts_root(cfg) / cfg.dataset.name / name / fp, fingerprint=fp)
@@ -245,15 +251,30 @@ def stage_log_link(cfg: Any, stage: str) -> Path:
     return artifacts_root(cfg) / "slurm_runs" / cfg.dataset.name / f"{stage}.log"
 
 
+# The launcher asks about every stage of one frozen config: a fingerprint memo per config object, by identity
+# (a DictConfig's hash is its whole content) and for as long as the config lives, so that a stage read by
+# several others is fingerprinted, and the raw files listed, once per launch.
+_LAUNCH_MEMOS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _launch_memo(cfg: Any) -> dict:
+    entry = _LAUNCH_MEMOS.get(id(cfg))
+    if entry is None or entry[0]() is not cfg:
+        entry = (weakref.ref(cfg, lambda _, key=id(cfg): _LAUNCH_MEMOS.pop(key, None)), {})
+        _LAUNCH_MEMOS[id(cfg)] = entry
+    return entry[1]
+
+
 def stage_state(cfg: Any, name: str) -> StageState:
     """What the launcher asks before submitting stage `name` (the pipeline's `stage_state`): its completion
     marker, why a finished stage must be trained again, why it could never run, and a note to show."""
+    memo = _launch_memo(cfg)
     try:
-        art = stage_artifacts(cfg, name)
+        art = stage_artifacts(cfg, name, memo)
     except KdgatError:  # an input trained elsewhere is missing: said by `missing`
-        return StageState(missing=_missing(cfg, name))
+        return StageState(missing=_missing(cfg, name, memo))
     if not art.marker.is_file():
-        return StageState(marker=str(art.marker), missing=_missing(cfg, name))
+        return StageState(marker=str(art.marker), missing=_missing(cfg, name, memo))
     return StageState(marker=str(art.marker), stale=art.damage(), note=_trained_by_other_code(art))
 
 
@@ -270,7 +291,7 @@ def _trained_by_other_code(art: StageArtifacts) -> str | None:
     return None
 
 
-def _missing(cfg: Any, name: str) -> str | None:
+def _missing(cfg: Any, name: str, memo: dict | None = None) -> str | None:
     """Why stage `name` can never run as submitted, for the launcher to refuse the chain before any sbatch: a
     missing or unusable dataset (its layout, or files whose first lines hold no usable frame), a synthetic folder
     made with other settings, or an input no finished stage provides; None when nothing is known to be missing."""
@@ -287,7 +308,7 @@ def _missing(cfg: Any, name: str) -> str | None:
     if problem:
         return problem
     try:
-        stage_inputs(cfg, name)
+        stage_inputs(cfg, name, memo)
     except KdgatError as err:
         return str(err)
     return None
