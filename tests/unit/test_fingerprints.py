@@ -3,9 +3,9 @@ finished stage is trained again because its preset moved from YAML to Python.
 
 The raw data's identity is fixed here (it depends on the files) and the student's teacher is a stand-in;
 everything else is the real config tree. A changed value means every user's finished stages would be
-retrained: change it only on purpose, and say so in the README. Changed on purpose once since: the GAT's
-`envelope` input (issue 16) is part of `models.gat`, so every stage with a GAT (and the fusion stage that
-reads one) hashes anew; the VGAE's stages kept their fingerprints.
+retrained: change it only on purpose, and say so in the README. Changed on purpose twice since: the GAT's
+`envelope` input and then its `evidence` path (issue 16) are part of `models.gat`, so every stage with a GAT
+(and the fusion stage that reads one) hashes anew; the VGAE's stages kept their fingerprints.
 """
 
 from pathlib import Path
@@ -16,20 +16,20 @@ from conftest import compose
 from kdgat import artifacts
 
 GOLDEN = {
-    ("pipeline=teacher",): {"autoencoder": "95c5c021e84ed4dd", "curriculum": "4ab5cc0f0654e4d8",
-                            "fusion": "fd26f9f7bbe0eb1f"},
+    ("pipeline=teacher",): {"autoencoder": "95c5c021e84ed4dd", "curriculum": "c2be9ef59ad33d16",
+                            "fusion": "b3d6e7137477d721"},
     ("pipeline=teacher", "dataset=hcrl_sa", "seed=3"): {"autoencoder": "2739efe81eb15c7f",
-                                                        "curriculum": "f024ad58540f61c4", "fusion": "82ef721cc9901a9c"},
-    ("pipeline=student",): {"autoencoder": "539f684c96675a95", "distillation": "ccbcc8b1a375d8c8"},
+                                                        "curriculum": "c42d131f243004b7", "fusion": "e9dcc204edc1249f"},
+    ("pipeline=student",): {"autoencoder": "539f684c96675a95", "distillation": "9a4647ef616ea624"},
     ("pipeline=supervised_only", "dataset=set_02"): {"autoencoder": "67b2729759e0c335",
-                                                     "gat_normal": "b1e4eebc2b93a388", "fusion": "c0ad6030b41b9106"},
-    ("pipeline=curriculum_only",): {"autoencoder": "95c5c021e84ed4dd", "curriculum": "4ab5cc0f0654e4d8"},
+                                                     "gat_normal": "cd90e2b5f5bde1df", "fusion": "3a70abe7ce3dce05"},
+    ("pipeline=curriculum_only",): {"autoencoder": "95c5c021e84ed4dd", "curriculum": "c2be9ef59ad33d16"},
     ("pipeline=custom", "pipeline.presets=[autoencoder,gat_normal,fusion,distillation_scale_0.25]"): {
-        "autoencoder": "95c5c021e84ed4dd", "gat_normal": "243ef2531cddc7db", "fusion": "4065d02cdf2df107",
-        "distillation_scale_0_25": "a35de12d2ac4ea0f"},
+        "autoencoder": "95c5c021e84ed4dd", "gat_normal": "e095fec9156e096a", "fusion": "bfebc42ca2d37b9e",
+        "distillation_scale_0_25": "0afd17ef8605a17d"},
     ("pipeline=teacher", "pipeline.stages.autoencoder.lr=0.01", "models.gat.teacher.hidden=32",
      "train.batch_size=32", "resources.mem=10G"): {"autoencoder": "22c626bd83ecb544",
-                                                   "curriculum": "6a844d595aa5fe0a", "fusion": "025d22e00b24d2ea"},
+                                                   "curriculum": "05e4e11d326346d8", "fusion": "9eb5fca2fc11a989"},
 }
 
 

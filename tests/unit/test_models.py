@@ -88,10 +88,11 @@ def test_gat_backward_reaches_every_parameter():
 
 def test_gat_sizes():
     # The teacher's sizes, and the student's at the reference scale 0.5.
-    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32, envelope=True)
-    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8, envelope=True)
-    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4, envelope=True)
-    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12, envelope=True)
+    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32, envelope=True,
+                                                 evidence=True)
+    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8, envelope=True, evidence=True)
+    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4, envelope=True, evidence=True)
+    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12, envelope=True, evidence=True)
     with pytest.raises(ValueError):
         gat_sizes(SIZES.gat.student, 0)
 
@@ -150,9 +151,10 @@ def test_profile_envelope_is_zero_on_normal_nodes_and_measures_how_far_outside()
 def test_a_gat_saved_before_the_envelope_loads_as_it_was_trained():
     import numpy as np
 
-    old = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False})
+    old = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False, "evidence": False})
     old.profile.fit(np.repeat(np.arange(1, 6), 5), np.random.default_rng(0).random((25, F_IN)))
-    saved = {k: v for k, v in old.config.items() if k != "envelope"}  # a checkpoint's config from before
+    # a checkpoint's config from before
+    saved = {k: v for k, v in old.config.items() if k not in ("envelope", "evidence")}
     again = GATClassifier(**saved)
     again.load_state_dict(old.state_dict())
     batch = random_batch(num_ids=10)

@@ -35,9 +35,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, JumpingKnowledge, global_mean_pool
+from torch_geometric.nn import GATConv, JumpingKnowledge, global_max_pool, global_mean_pool
 
 from kdgat.models.profile import NormalProfile
+
+EVIDENCE_SCALE = 10.0
+EVIDENCE_GAIN = 10.0
+EVIDENCE_BIAS = -3.0
+
 
 def _batch_vector(data) -> Tensor:
     batch = getattr(data, "batch", None)
@@ -63,13 +68,15 @@ class GATClassifier(nn.Module):
         jk: str = "cat",
         id_dropout: float = 0.0,
         envelope: bool = False,  # False: models saved before the envelope existed load as they were trained
+        evidence: bool = False,  # needs envelope; False: models saved before it existed load as trained
     ):
         super().__init__()
         if layers < 1:
             raise ValueError("GATClassifier needs at least one layer")
         self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
                            layers=layers, heads=heads, embedding=embedding, num_classes=num_classes,
-                           dropout=dropout, jk=jk, id_dropout=id_dropout, envelope=envelope)  # fmt: skip
+                           dropout=dropout, jk=jk, id_dropout=id_dropout, envelope=envelope,
+                           evidence=evidence)  # fmt: skip
         self.id_dropout = id_dropout
         self.dropout = dropout
         width = hidden * heads
@@ -86,6 +93,12 @@ class GATClassifier(nn.Module):
             nn.Linear(jk_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
         )
         self.out_dim = jk_dim
+        if evidence and not envelope:
+            raise ValueError("GATClassifier: evidence needs envelope")
+        self.evidence = nn.Linear(embedding, in_features) if evidence else None
+        if self.evidence is not None:
+            nn.init.zeros_(self.evidence.weight)
+            nn.init.constant_(self.evidence.bias, EVIDENCE_BIAS / EVIDENCE_GAIN)
 
     def node_embeddings(self, data) -> Tensor:
         """Per-node representations after jumping knowledge, ``[N, out_dim]``."""
@@ -109,7 +122,17 @@ class GATClassifier(nn.Module):
 
     def forward(self, data) -> Tensor:
         """Class logits ``[G, num_classes]`` for a PyG ``Batch`` (or a single ``Data``)."""
-        return self.head(self.embed(data))
+        logits = self.head(self.embed(data))
+        if self.evidence is None:
+            return logits
+        return logits + F.pad(self.excess_evidence(data)[:, None], (logits.shape[1] - 1, 0))
+
+    def excess_evidence(self, data) -> Tensor:
+        """Per graph, the largest weighted excess of one node, ``[G]``: added to the attack logit."""
+        z = EVIDENCE_GAIN * self.evidence(self.id_embedding(self.profile.ids(data.node_id)))
+        weight = EVIDENCE_SCALE * F.softplus(z)
+        node = (weight * self.profile.excess(data.node_id, data.x)).sum(dim=-1, keepdim=True)
+        return global_max_pool(node, _batch_vector(data)).squeeze(1)
 
     @torch.no_grad()
     def attack_probability(self, data) -> Tensor:
