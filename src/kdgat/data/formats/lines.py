@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from kdgat.data.formats import blocks as blocks_module
 from kdgat.data.frames import Frames, ReadReport
+from kdgat.data.threads import in_order
 from kdgat.errors import KdgatError
 
 MAX_BAD_EXAMPLES = 5
@@ -128,12 +129,15 @@ def mark(code: np.ndarray, bad: np.ndarray, reason: int) -> None:
 
 def parse_file(path: str | os.PathLike, parse: Parse, *, fast: Fast | None = None, skip_lines: int = 0,
                digest=None) -> Iterator[Parsed]:
-    """Every line after the first ``skip_lines``, a block at a time (see the module's docstring)."""
-    for block in blocks_module.read_blocks(path, skip_lines=skip_lines, digest=digest):
-        n_lines = block.lines
-        frames = fast(block.data) if fast is not None else None
-        if frames is not None and len(frames) == n_lines:
-            yield Parsed(block.first_line, block.offset, len(block.data), frames, np.zeros(n_lines, np.uint8))
+    """Every line after the first ``skip_lines``, a block at a time (see the module's docstring); the fast
+    parser runs ahead on the next blocks in worker threads (kdgat.data.threads)."""
+    blocks = blocks_module.read_blocks(path, skip_lines=skip_lines, digest=digest)
+    if fast is None:
+        yield from (parse_block(block, parse) for block in blocks)
+        return
+    for block, frames in in_order(lambda b: fast(b.data), blocks):
+        if frames is not None and len(frames) == block.lines:
+            yield Parsed(block.first_line, block.offset, len(block.data), frames, np.zeros(block.lines, np.uint8))
         else:
             yield parse_block(block, parse)
 
