@@ -18,7 +18,7 @@ from torch_geometric.data import Batch, Data  # noqa: E402
 
 from kdgat.models import count_parameters  # noqa: E402
 from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
-from kdgat.models.gat import GATClassifier, kd_loss  # noqa: E402
+from kdgat.models.gat import EVIDENCE_GAIN, GATClassifier, kd_loss  # noqa: E402
 from kdgat.models.profile import NormalProfile, normal_nodes  # noqa: E402
 from kdgat.models.vgae import GraphVGAE, _quantile, neighbor_targets  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
@@ -164,6 +164,75 @@ def test_a_gat_saved_before_the_envelope_loads_as_it_was_trained():
     assert new.profile.envelope  # the configured sizes turn it on
     with pytest.raises(RuntimeError):
         new.load_state_dict(old.state_dict())  # the first layer's inputs differ
+
+
+def _fitted_student(evidence: bool = True) -> GATClassifier:
+    """A student GAT whose profile says IDs 1-5 keep every feature in [0.2, 0.6]."""
+    gen = torch.Generator().manual_seed(0)
+    model = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "evidence": evidence})
+    x = 0.2 + 0.4 * torch.rand(50, F_IN, generator=gen)
+    x[:5], x[5:10] = 0.2, 0.6  # each ID's range reaches both ends
+    model.profile.fit(torch.arange(50).remainder(5).add(1).numpy(), x.numpy())
+    return model.eval()
+
+
+def _window(value: float, feature: int = 3) -> Data:
+    """Five nodes of IDs 1-5 inside their range, except node 2's `feature` set to `value`."""
+    x = torch.full((5, F_IN), 0.4)
+    x[2, feature] = value
+    return Data(x=x, node_id=torch.arange(1, 6), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]),
+                edge_attr=torch.rand(4, 2, generator=torch.Generator().manual_seed(1)), y=torch.tensor([0]))
+
+
+def test_the_evidence_path_is_zero_inside_the_envelope_and_grows_with_the_excess():
+    model = _fitted_student()
+    assert model.excess_evidence(Batch.from_data_list([_window(0.5)])).item() == 0.0
+    with torch.no_grad():
+        evidence = [model.excess_evidence(Batch.from_data_list([_window(v)])).item() for v in (0.6, 0.7, 0.8, 0.95)]
+    assert evidence[0] == 0.0 and evidence[1] > 0  # 0.6 is the range's top, 0.7 is outside it
+    assert evidence == sorted(evidence) and len(set(evidence)) == 4  # further out, more evidence
+    low = model.excess_evidence(Batch.from_data_list([_window(0.0)])).item()
+    assert low > 0  # below the range counts as much as above it
+
+
+def test_the_evidence_is_added_to_the_attack_logit_alone():
+    with_it, without = _fitted_student(), _fitted_student(evidence=False)
+    state = {k: v for k, v in with_it.state_dict().items() if not k.startswith("evidence.")}
+    without.load_state_dict(state)
+    batch = Batch.from_data_list([_window(0.9), _window(0.4)])
+    with torch.no_grad():
+        diff = with_it(batch) - without(batch)
+        evidence = with_it.excess_evidence(batch)
+    assert torch.allclose(diff[:, 0], torch.zeros(2))
+    assert torch.allclose(diff[:, 1], evidence) and evidence[0] > 0 and evidence[1] == 0
+
+
+def test_evidence_needs_the_envelope():
+    with pytest.raises(ValueError, match="evidence needs envelope"):
+        GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False, "evidence": True})
+
+
+def test_the_evidence_weights_learn_the_cell_that_attacks_leave():
+    # Attack windows push one (ID, feature) cell out of range; a few dozen steps of the ordinary training
+    # loop raise that cell's weight above every other cell's.
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = _fitted_student()
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    windows = [_window(0.9 if i % 2 else 0.4) for i in range(16)]
+    for w, i in zip(windows, range(16)):
+        w.y = torch.tensor([i % 2])
+    batch = Batch.from_data_list(windows)
+    for _ in range(60):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(batch), batch.y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        ids = model.profile.ids(torch.arange(10))
+        weight = torch.nn.functional.softplus(EVIDENCE_GAIN * model.evidence(model.id_embedding(ids))).numpy()
+    assert np.unravel_index(weight[1:6].argmax(), weight[1:6].shape) == (2, 3)  # ID 3 (node 2), feature 3
 
 
 def test_profile_travels_with_the_state_dict():
@@ -397,6 +466,28 @@ def test_fusion_state_and_rewards():
     fine = rewards(torch.tensor([20, 15, 10]), states[:1].repeat(3, 1), labels[:1].repeat(3), margin=0.5)
     assert fine[0] > fine[1] > 1 > -1 > fine[2]  # α = 1 fuses to 0.7, α = 0.75 to 0.575, α = 0.5 to 0.45
     assert QNetwork(STATE_DIM, 21, 16)(states).shape == (2, 21)
+
+
+def test_the_prior_costs_the_distance_from_the_better_inputs_weight_and_never_flips_a_decision():
+    states, labels = fusion_state(torch.tensor([0.2]), torch.tensor([0.7])), torch.tensor([1])
+    plain = rewards(torch.arange(21), states.repeat(21, 1), labels.repeat(21), margin=0.5)
+    leaning = rewards(torch.arange(21), states.repeat(21, 1), labels.repeat(21), margin=0.5, prior=0.1,
+                      prior_alpha=1.0)
+    assert torch.allclose(plain - leaning, 0.1 * (ALPHAS - 1.0).abs())
+    right = plain > 0
+    assert leaning[right].min() > leaning[~right].max()  # every right weight still beats every wrong one
+
+
+def test_with_the_prior_the_agent_keeps_to_the_better_input_where_its_windows_say_nothing():
+    # Learned where the GAT is always confidently right (|p - 0.5| >= 0.3) and the VGAE is noise; asked about
+    # windows it never saw: an unsure GAT (0.6 or 0.4) against a VGAE that says the opposite.
+    states, labels = fusion_scenario(4000, True, seed=1)
+    sure = states[:, 2] >= 0.6
+    unseen = fusion_state(torch.tensor([0.4, 0.35, 0.6, 0.65]), torch.tensor([0.6, 0.6, 0.4, 0.4]))
+    for seed in range(4):  # without the prior, seed 3 follows the VGAE on the third window (alpha 0.45)
+        agent = FusionAgent(seed=seed, margin=0.5, prior=0.1, prior_alpha=1.0)
+        agent.fit(states[sure], labels[sure], steps=600, batch_size=128)
+        assert ((agent.fuse(unseen) >= 0.5) == (unseen[:, 1] >= 0.5)).all(), (seed, agent.alphas(unseen))
 
 
 @pytest.mark.parametrize("gat_right", [True, False])

@@ -53,7 +53,7 @@ def fuse(alpha: Tensor, gat_prob: Tensor, vgae_score: Tensor) -> Tensor:
 
 
 def rewards(actions: Tensor, states: Tensor, labels: Tensor, wrong_reward: float = -1.0,
-            margin: float = 0.0) -> Tensor:
+            margin: float = 0.0, prior: float = 0.0, prior_alpha: float = 1.0) -> Tensor:
     """+1 where ``fuse(ALPHAS[action]) ≥ 0.5`` matches the label (1 = attack), ``wrong_reward`` elsewhere,
     plus ``margin * (2y - 1) * (2 * fused - 1)``.
 
@@ -61,6 +61,11 @@ def rewards(actions: Tensor, states: Tensor, labels: Tensor, wrong_reward: float
     wrong decision never outscores a right one (for any ``wrong_reward`` below 1). What it adds is a preference among the many weights that all land on the right side of 0.5 (with a
     plain +-1 they tie, and the Q-network picks among them arbitrarily): the weight that makes the fused
     score confidently right, i.e. the model that is confidently right on this kind of window.
+
+    ``prior`` costs ``prior * |α - prior_alpha|``: the agent leans towards ``prior_alpha`` (the input that
+    was better on the windows it learns from) wherever those windows do not show that mixing in the other
+    pays, which is where the Q-network would otherwise extrapolate. A prior below the 2 between a right
+    and a wrong decision never overrules one the windows show.
     """
     alpha = ALPHAS.to(states.device)[actions]
     fused = fuse(alpha, states[:, 1], states[:, 0])
@@ -69,6 +74,8 @@ def rewards(actions: Tensor, states: Tensor, labels: Tensor, wrong_reward: float
     base = torch.where(correct, torch.ones_like(alpha), torch.full_like(alpha, wrong_reward))
     if margin:
         base = base + margin * (2 * y - 1).to(fused.dtype) * (2 * fused - 1)
+    if prior:
+        base = base - prior * (alpha - prior_alpha).abs()
     return base
 
 
@@ -91,15 +98,17 @@ class FusionAgent(nn.Module):
     """ε-greedy DQN agent over ``ALPHAS`` with one-step episodes (γ = 0, no target network)."""
 
     def __init__(self, state_dim: int = STATE_DIM, hidden: int = 64, lr: float = 1e-3, seed: int = 0,
-                 wrong_reward: float = -1.0, huber: bool = True, margin: float = 0.0):
+                 wrong_reward: float = -1.0, huber: bool = True, margin: float = 0.0, prior: float = 0.0,
+                 prior_alpha: float = 1.0):
         super().__init__()
         with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
             torch.manual_seed(seed)
             self.q = QNetwork(state_dim, len(ALPHAS), hidden)
         self.config = dict(state_dim=state_dim, hidden=hidden, lr=lr, seed=seed, wrong_reward=wrong_reward, margin=margin,
-                           huber=huber)  # fmt: skip
+                           huber=huber, prior=prior, prior_alpha=prior_alpha)  # fmt: skip
         self.wrong_reward = wrong_reward
         self.margin = margin
+        self.prior, self.prior_alpha = prior, prior_alpha
         self.huber = huber
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=lr)
         self.generator = torch.Generator().manual_seed(seed)  # exploration and sampling, CPU
@@ -161,7 +170,8 @@ class FusionAgent(nn.Module):
             idx = torch.randint(n, (min(batch_size, n),), generator=self.generator).to(states.device)
             s, y = states[idx], labels[idx]
             a = self.act(s, epsilon)
-            losses.append(self.train_step(s, a, rewards(a, s, y, self.wrong_reward, self.margin)))
+            r = rewards(a, s, y, self.wrong_reward, self.margin, self.prior, self.prior_alpha)
+            losses.append(self.train_step(s, a, r))
             if log_every and (step + 1) % log_every == 0:
                 recent = sum(losses[-log_every:]) / log_every
                 log(f"fusion step {step + 1}/{steps}: loss {recent:.4f} epsilon {epsilon:.3f}")

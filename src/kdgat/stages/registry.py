@@ -68,6 +68,9 @@ class Fusion(StageNode):
     # (in [-margin, margin]): among the weights that all decide right on a validation window, the agent
     # prefers the one that is confidently right, instead of picking among equal rewards at random.
     margin: float = 0.5
+    # Reward - prior x |alpha - the weight of the input better on validation|: where the validation windows do
+    # not show that mixing in the weaker input pays, the agent keeps to the stronger one.
+    prior: float = 0.1
     batch_size: int = 256
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
