@@ -127,23 +127,6 @@ class NormalProfile(nn.Module):
         return F.relu(x - self.high[node_id]) + F.relu(self.low[node_id] - x)
 
 
-# The GAT's profile is measured on the first half of the normal training windows (in file order; on the
-# synthetic data, the attack-free capture), so that the other half shows the model how far normal traffic
-# strays from one capture's range in another. Measured on every normal window, every normal node the model
-# trained on had excess 0; the test captures' signals drift out of that range in 5-15 % of their nodes, and on
-# an hcrl_sa-sized run the GAT flagged every normal window of two test captures (precision 0.32 and 0.42 at
-# ROC-AUC 1.0).
-GAT_PROFILE_FRACTION = 0.5
-
-
-def gat_profile_nodes(graphs) -> tuple[np.ndarray, np.ndarray]:
-    """(node_id, x) the GAT's profile is fitted on: the nodes of the first GAT_PROFILE_FRACTION of the
-    normal (y = 0) windows of a kdgat GraphSet."""
-    normal = np.flatnonzero(np.asarray(graphs.y) == 0)
-    first = normal[: max(1, int(round(len(normal) * GAT_PROFILE_FRACTION)))] if len(normal) else normal
-    return normal_nodes(graphs.subset(first))
-
-
 def normal_nodes(graphs) -> tuple[np.ndarray, np.ndarray]:
     """(node_id, x) of every node of the normal (y = 0) windows of a kdgat GraphSet."""
     per_node_label = np.repeat(np.asarray(graphs.y), np.diff(graphs.node_ptr))

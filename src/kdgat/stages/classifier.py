@@ -17,7 +17,7 @@ from kdgat.data.graphset import GraphSet
 from kdgat.errors import KdgatError
 from kdgat.models import count_parameters
 from kdgat.models.gat import GATClassifier
-from kdgat.models.profile import gat_profile_nodes
+from kdgat.models.profile import normal_nodes
 from kdgat.stages.common import StageRun, evaluate, in_features, predict, save_model, splits
 
 
@@ -26,7 +26,7 @@ def train_gat(run: StageRun, graphs_for_epoch) -> dict[str, Any]:
     from kdgat.metrics import binary_metrics
 
     model = GATClassifier(num_ids=run.num_ids, **in_features(), **artifacts.model_sizes(run.cfg, run.name))
-    model.profile.fit(*gat_profile_nodes(run.data.train))  # per-ID normal profile, from training windows only
+    model.profile.fit(*normal_nodes(run.data.train))  # per-ID normal profile, from training windows only
     model = model.to(run.device)
 
     def train_epoch(epoch, bar, optimizer, net):

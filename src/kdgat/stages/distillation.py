@@ -13,7 +13,7 @@ from kdgat import artifacts
 from kdgat.metrics import binary_metrics
 from kdgat.models import count_parameters
 from kdgat.models.gat import GATClassifier, kd_loss
-from kdgat.models.profile import gat_profile_nodes
+from kdgat.models.profile import normal_nodes
 from kdgat.stages.common import StageRun, evaluate, in_features, load_model, predict, save_model, splits
 
 
@@ -22,7 +22,7 @@ def distillation(run: StageRun) -> dict[str, Any]:
     if teacher.config["num_ids"] != run.num_ids:
         raise RuntimeError("the teacher GAT was trained with another vocabulary than this dataset's")
     student = GATClassifier(num_ids=run.num_ids, **in_features(), **artifacts.model_sizes(run.cfg, run.name))
-    student.profile.fit(*gat_profile_nodes(run.data.train))  # the teacher's profile: the same windows, the same fit
+    student.profile.fit(*normal_nodes(run.data.train))  # the teacher's profile: the same windows, the same fit
     student = student.to(run.device)
     T, alpha = float(run.node.temperature), float(run.node.alpha)
 
