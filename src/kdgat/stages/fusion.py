@@ -23,7 +23,6 @@ from kdgat.stages.common import StageRun, evaluate, load_model, predict, save_mo
 
 def fusion(run: StageRun) -> dict[str, Any]:
     from kdgat import plots
-    from kdgat.metrics import binary_metrics
 
     gat, _ = load_model(run.inputs["gat"], GATClassifier, run.device)
     states, labels = {}, {}
@@ -32,11 +31,14 @@ def fusion(run: StageRun) -> dict[str, Any]:
         gat_prob = predict(run, gat.attack_probability, graphs)
         states[split], labels[split] = fusion_state(torch.from_numpy(vgae_score), torch.from_numpy(gat_prob)), graphs.y
 
+    components = {
+        "vgae": evaluate({s: (labels[s], st[:, 0].numpy()) for s, st in states.items()}, 0.5),
+        "gat": evaluate({s: (labels[s], st[:, 1].numpy()) for s, st in states.items()}, 0.5),
+    }
     # The agent leans towards the input that is better on the validation split it learns from (the prior).
-    val_f1 = {name: binary_metrics(labels["val"], states["val"][:, column].numpy())["f1"]
-              for name, column in (("vgae", 0), ("gat", 1))}
+    gat_better = components["gat"]["val"]["f1"] >= components["vgae"]["val"]["f1"]
     agent = FusionAgent(lr=float(run.node.lr), seed=int(run.cfg.seed), margin=float(run.node.margin),
-                        prior=float(run.node.prior), prior_alpha=1.0 if val_f1["gat"] >= val_f1["vgae"] else 0.0)
+                        prior=float(run.node.prior), prior_alpha=1.0 if gat_better else 0.0)
     steps = int(run.node.steps if run.cfg.train.max_epochs is None else min(run.node.steps, 50 * run.cfg.train.max_epochs))
     losses = agent.fit(states["val"], torch.from_numpy(labels["val"]), steps=steps,
                        batch_size=int(run.node.batch_size), epsilon_start=float(run.node.epsilon_start),
@@ -45,10 +47,6 @@ def fusion(run: StageRun) -> dict[str, Any]:
     with torch.no_grad():
         fused = {s: (labels[s], agent.fuse(st).numpy()) for s, st in states.items()}
         alphas = {s: agent.alphas(st).numpy() for s, st in states.items()}
-    components = {
-        "vgae": evaluate({s: (labels[s], st[:, 0].numpy()) for s, st in states.items()}, 0.5),
-        "gat": evaluate({s: (labels[s], st[:, 1].numpy()) for s, st in states.items()}, 0.5),
-    }
     save_model(run.art.model, agent)
     save_scores(run.art.scores, states, fused)
     plots.alpha_histogram(np.concatenate(list(alphas.values())), run.art.dir / "alpha_histogram.png",
