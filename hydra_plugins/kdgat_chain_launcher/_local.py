@@ -13,7 +13,9 @@ the scheduler acts on within a second.
 
 import json
 import os
+import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -126,7 +128,8 @@ class LocalBackend(Backend):
         executor.update_parameters(timeout_min=max(1, -(-job["walltime_s"] // 60)), tasks_per_node=job["tasks"],
                                    signal_delay_s=int(self.params.get("signal_delay_s") or 120))
         job["started"] = time.time()
-        handle = executor.submit(job["run"])
+        with _interruptible_children():
+            handle = executor.submit(job["run"])
         replace_symlink(Path(job["log"]), Path(handle.paths.stdout).name)
         self._save(job, state="RUNNING", pid=handle.job_id)
         print(f"kdgat_chain: job {job['chain']}: stage {job['stage']} running here (log {job['log']})", flush=True)
@@ -183,6 +186,28 @@ def _echo(log: Path, offset: int) -> int:
         if line.strip() and "submitit" not in line.split(" - ")[0]:  # submitit's own bookkeeping stays in the log
             print(f"  | {line}", flush=True)
     return offset + len(complete)
+
+
+@contextmanager
+def _interruptible_children():
+    """Start processes that a SIGINT stops, which is how submitit cancels a local job.
+
+    A command a script starts in the background (`cmd &` without job control,
+    as CI runners often do) ignores SIGINT, and its children inherit that:
+    the cancel would then do nothing and the stage would run on. A handler
+    (unlike an ignore) is reset to the default in a new program, so installing
+    one while the job starts is enough."""
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        if before is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread, where signals cannot be changed
+        before = None
+    try:
+        yield
+    finally:
+        if before is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, before)
 
 
 def _alive(pid: Any) -> bool:

@@ -113,6 +113,8 @@ def test_a_local_sweep_has_stage_logs_status_and_report(tmp_path):
 
 
 def test_kdgat_cancel_stops_a_running_local_sweep_and_what_needs_it(tmp_path):
+    """Launched as a script's background command is (`cmd &` without job control): ignoring SIGINT."""
+    import signal
     import subprocess
     import sys
     import time
@@ -121,7 +123,8 @@ def test_kdgat_cancel_stops_a_running_local_sweep_and_what_needs_it(tmp_path):
 
     run = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "pipeline=curriculum_only", *TINY[:1],
                             "train.max_epochs=3", "train.slow_epoch_s=30", *LOCAL], cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
