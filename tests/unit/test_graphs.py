@@ -87,12 +87,13 @@ def test_window_by_hand():
     expect_x = np.zeros((3, len(NODE_FEATURES)))
     # 0x10 at positions 0, 2, 4; times 0, 3, 7 ms
     expect_x[0, 0] = (10 + 20 + 30) / 3 / 255
-    expect_x[0, 8:] = [3 / 6, np.log1p((7 - 0) / 2) * TIME_SCALE, (0 + 2 + 4) / 3 / 6]
+    # changed: 10 -> 20 -> 30, one byte of 8 in each of 2 steps
+    expect_x[0, 8:] = [3 / 6, np.log1p((7 - 0) / 2) * TIME_SCALE, (0 + 2 + 4) / 3 / 6, 2 / (2 * 8)]
     # 0x20 at positions 1, 5; times 1, 8 ms
     expect_x[1, 0] = expect_x[1, 1] = (255 + 1) / 2 / 255
-    expect_x[1, 8:] = [2 / 6, np.log1p(8 - 1) * TIME_SCALE, (1 + 5) / 2 / 6]
-    # 0x30 once at position 3: no inter-arrival time
-    expect_x[2, 8:] = [1 / 6, 0.0, 3 / 6]
+    expect_x[1, 8:] = [2 / 6, np.log1p(8 - 1) * TIME_SCALE, (1 + 5) / 2 / 6, 2 / 8]
+    # 0x30 once at position 3: no inter-arrival time, nothing to compare with
+    expect_x[2, 8:] = [1 / 6, 0.0, 3 / 6, 0.0]
     np.testing.assert_allclose(g["x"], expect_x, atol=1e-6)
 
     # transitions 10->20 (1 ms), 20->10 (2), 10->30 (1), 30->10 (3), 10->20 (1); sorted by (src, dst)
@@ -103,6 +104,18 @@ def test_window_by_hand():
     assert gs.x.dtype == np.float32 and gs.edge_attr.dtype == np.float32
     assert gs.edge_index.dtype == np.int64 and gs.y.dtype == np.int64
     assert gs.edge_attr.shape[1] == len(EDGE_FEATURES)
+
+
+def test_changed_tells_a_held_signal_from_an_updated_one_whatever_its_value():
+    """Two ids with the same mean bytes: one counts in byte 1 and holds byte 0, the other updates both."""
+    held = [[200, k] for k in range(4)]
+    updated = [[200 + (-1) ** k, k] for k in range(4)]
+    frames = frames_of(range(16), [0x10, 0x20] * 4 + [0x10, 0x20] * 4, [p for pair in zip(held, updated) for p in pair] * 2,
+                       [0] * 16)
+    gs = build_graphs(frames, None, window=8, stride=8)
+    col = NODE_FEATURES.index("changed")
+    np.testing.assert_allclose(gs.x[:, col], [1 / 8, 2 / 8] * 2)
+    np.testing.assert_allclose(gs.x[0, :2], gs.x[1, :2], atol=0.01)
 
 
 def test_clean_window_is_normal_and_partial_window_dropped():
@@ -166,7 +179,10 @@ def test_a_single_window_matches_a_direct_computation(n, extended):
         where = np.flatnonzero(frames.can_id == cid)
         np.testing.assert_allclose(g["x"][k, :8], frames.payload[where].mean(0) / 255, atol=1e-6)
         iat = (t[where[-1]] - t[where[0]]) / (len(where) - 1) if len(where) > 1 else 0.0
-        np.testing.assert_allclose(g["x"][k, 8:], [len(where) / n, np.log1p(iat) * TIME_SCALE, where.mean() / n], atol=1e-5)
+        steps = (frames.payload[where][1:] != frames.payload[where][:-1]).sum()
+        changed = steps / (8 * (len(where) - 1)) if len(where) > 1 else 0.0
+        np.testing.assert_allclose(g["x"][k, 8:], [len(where) / n, np.log1p(iat) * TIME_SCALE, where.mean() / n, changed],
+                                   atol=1e-5)
     known = sorted(set(frames.can_id[: n // 2].tolist()))
     np.testing.assert_array_equal(g["node_id"], [known.index(c) + 1 if c in known else 0 for c in ids])
     pairs = {}

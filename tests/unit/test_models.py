@@ -16,6 +16,7 @@ import torch  # noqa: E402
 
 from torch_geometric.data import Batch, Data  # noqa: E402
 
+from kdgat.data.features import NODE_FEATURES  # noqa: E402
 from kdgat.models import count_parameters  # noqa: E402
 from kdgat.models.fusion import ALPHAS, STATE_DIM, FusionAgent, QNetwork, fusion_state, rewards  # noqa: E402
 from kdgat.models.gat import EVIDENCE_GAIN, GATClassifier, kd_loss  # noqa: E402
@@ -29,7 +30,7 @@ from kdgat.stages.registry import scale_gat as gat_sizes  # noqa: E402
 # The sizes of conf/config.yaml, the one place they are set.
 SIZES = OmegaConf.load(CONF_DIR / "config.yaml").models
 
-F_IN = 11  # len(kdgat.data.features.NODE_FEATURES)
+F_IN = len(NODE_FEATURES)
 
 
 def random_graph(gen: torch.Generator, n: int, num_ids: int, e: int | None = None, y: int = 0) -> Data:
@@ -88,11 +89,11 @@ def test_gat_backward_reaches_every_parameter():
 
 def test_gat_sizes():
     # The teacher's sizes, and the student's at the reference scale 0.5.
-    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32, envelope=True,
-                                                 evidence=True)
-    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8, envelope=True, evidence=True)
-    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4, envelope=True, evidence=True)
-    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12, envelope=True, evidence=True)
+    on = dict(envelope=True, evidence=True, drift=2.0)
+    assert gat_sizes(SIZES.gat.teacher) == dict(hidden=64, layers=5, heads=8, embedding=32, **on)
+    assert gat_sizes(SIZES.gat.student, 0.5) == dict(hidden=24, layers=2, heads=4, embedding=8, **on)
+    assert gat_sizes(SIZES.gat.student, 0.25) == dict(hidden=12, layers=2, heads=4, embedding=4, **on)
+    assert gat_sizes(SIZES.gat.student, 0.75) == dict(hidden=36, layers=2, heads=4, embedding=12, **on)
     with pytest.raises(ValueError):
         gat_sizes(SIZES.gat.student, 0)
 
@@ -151,10 +152,11 @@ def test_profile_envelope_is_zero_on_normal_nodes_and_measures_how_far_outside()
 def test_a_gat_saved_before_the_envelope_loads_as_it_was_trained():
     import numpy as np
 
-    old = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False, "evidence": False})
+    old = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False, "evidence": False,
+                                     "drift": 0.0})
     old.profile.fit(np.repeat(np.arange(1, 6), 5), np.random.default_rng(0).random((25, F_IN)))
     # a checkpoint's config from before
-    saved = {k: v for k, v in old.config.items() if k not in ("envelope", "evidence")}
+    saved = {k: v for k, v in old.config.items() if k not in ("envelope", "evidence", "drift")}
     again = GATClassifier(**saved)
     again.load_state_dict(old.state_dict())
     batch = random_batch(num_ids=10)
@@ -166,19 +168,23 @@ def test_a_gat_saved_before_the_envelope_loads_as_it_was_trained():
         new.load_state_dict(old.state_dict())  # the first layer's inputs differ
 
 
-def _fitted_student(evidence: bool = True) -> GATClassifier:
+def _fitted_student(evidence: bool = True, drift: float = 0.0) -> GATClassifier:
     """A student GAT whose profile says IDs 1-5 keep every feature in [0.2, 0.6]."""
     gen = torch.Generator().manual_seed(0)
-    model = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "evidence": evidence})
+    model = GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "evidence": evidence, "drift": drift})
     x = 0.2 + 0.4 * torch.rand(50, F_IN, generator=gen)
     x[:5], x[5:10] = 0.2, 0.6  # each ID's range reaches both ends
     model.profile.fit(torch.arange(50).remainder(5).add(1).numpy(), x.numpy())
     return model.eval()
 
 
+CHANGED = NODE_FEATURES.index("changed")
+
+
 def _window(value: float, feature: int = 3) -> Data:
     """Five nodes of IDs 1-5 inside their range, except node 2's `feature` set to `value`."""
     x = torch.full((5, F_IN), 0.4)
+    x[:, CHANGED] = 0.6  # the top of the range: at or above every ID's usual rate
     x[2, feature] = value
     return Data(x=x, node_id=torch.arange(1, 6), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]),
                 edge_attr=torch.rand(4, 2, generator=torch.Generator().manual_seed(1)), y=torch.tensor([0]))
@@ -208,8 +214,70 @@ def test_the_evidence_is_added_to_the_attack_logit_alone():
 
 
 def test_evidence_needs_the_envelope():
-    with pytest.raises(ValueError, match="evidence needs envelope"):
+    with pytest.raises(ValueError, match="evidence and drift need envelope"):
         GATClassifier(10, F_IN, **{**gat_sizes(SIZES.gat.student, 0.5), "envelope": False, "evidence": True})
+
+
+def test_drift_moves_each_ids_varying_bytes_together_and_nothing_else():
+    model = _fitted_student(drift=2.0)
+    model.profile.low[3, 5] = model.profile.high[3, 5] = 0.4  # ID 3's byte 5 is constant in normal traffic
+    x = torch.full((6, F_IN), 0.4)
+    batch = Batch.from_data_list([Data(x=x, node_id=torch.tensor([1, 3, 3, 5, 5, 0]),
+                                       edge_index=torch.tensor([[0], [1]]), edge_attr=torch.rand(1, 2))])
+    torch.manual_seed(0)
+    moved = model.drifted(batch)
+    assert torch.equal(moved[:, 8:], x[:, 8:])  # count, timing, position, changed: untouched
+    assert torch.equal(moved[1], moved[2]) and torch.equal(moved[3], moved[4])  # one offset per ID and byte
+    assert moved[1, 5] == 0.4 and not torch.equal(moved[1, :8], x[1, :8])
+    # the normal range is [0.2, 0.6]: offsets of up to 2 x 0.4 either way, then kept in [0, 1]
+    assert (moved - x).abs().max() <= 0.8 + 1e-6 and moved.min() >= 0 and moved.max() <= 1
+    plain = _fitted_student(drift=0.0)
+    plain.load_state_dict(model.state_dict())
+    model.eval()
+    assert torch.equal(model(batch), plain(batch))  # evaluation never moves anything
+
+
+def test_changed_below_its_ids_usual_rate_is_outside_the_range():
+    model = _fitted_student()
+    usual = model.profile.mean[3, CHANGED].item()
+    assert model.profile.low[3, CHANGED].item() == pytest.approx(usual)
+    held, half, updated = (_window(v, feature=CHANGED) for v in (0.0, usual / 2, usual + 0.01))
+    excess = [model.profile.excess(w.node_id, w.x)[2, CHANGED].item() for w in (held, half, updated)]
+    assert excess == pytest.approx([1.0, 0.5, 0.0])  # the share of the usual changes that is missing
+    model.profile.low[3, CHANGED] = 1 / 16  # an ID that changes a byte every other frame: held is half as odd
+    assert model.profile.excess(held.node_id, held.x)[2, CHANGED].item() == pytest.approx(0.5)
+
+
+def test_with_drift_a_held_signal_is_flagged_and_a_drifted_one_is_not():
+    """Training attacks hold ID 3's byte 0 high, some with its bytes still; the test's normal window has
+    that byte higher than any training normal one, still changing. Without drift the model flags it for
+    the value; with drift, it tells a drifted value from a held one."""
+
+    def window(value: float, held: bool, y: int) -> Data:
+        w = _window(value, feature=0)
+        if held:
+            w.x[2, CHANGED] = 0.0
+        w.y = torch.tensor([y])
+        return w
+
+    def flagged(drift: float) -> list[bool]:
+        torch.manual_seed(0)
+        model = _fitted_student(drift=drift).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        # every attack holds the value at 0.95, half of them hold the bytes still too: the value alone is
+        # the one perfect cue, as on the hcrl_sa-sized data
+        train = Batch.from_data_list([window(0.95, i % 4 == 1, 1) if i % 2 else window(0.3 + 0.02 * (i % 8), False, 0)
+                                      for i in range(32)])
+        for _ in range(150):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(train), train.y).backward()
+            optimizer.step()
+        model.eval()
+        test = Batch.from_data_list([window(0.85, False, 0), window(0.5, True, 1)])
+        return (model(test).argmax(1) == 1).tolist()
+
+    assert flagged(0.0)[0]  # the value decides: the drifted normal window is flagged
+    assert flagged(2.0) == [False, True]  # the held bytes decide
 
 
 def test_the_evidence_weights_learn_the_cell_that_attacks_leave():

@@ -16,7 +16,7 @@ from kdgat.errors import KdgatError
 
 # Bump when the graphs' meaning changes (features, scaling, file layout): old
 # cache entries then stop matching instead of being read as the new thing.
-GRAPHSET_VERSION = 2
+GRAPHSET_VERSION = 3  # 3: the `changed` node feature
 FORMAT_VERSION = GRAPHSET_VERSION
 
 

@@ -194,10 +194,18 @@ def _build_block(
     span_ms = np.maximum(t_flat[slot[ends]] - t_flat[slot[starts]], 0.0) * 1e3
     iat_ms = np.divide(span_ms, counts - 1, out=np.zeros_like(span_ms), where=counts > 1)
     x = np.empty((len(starts), len(NODE_FEATURES)), np.float32)
-    x[:, :8] = _byte_means(_grid(payload64, G, W, stride).reshape(-1)[slot], ends, counts, W)
+    words = _grid(payload64, G, W, stride).reshape(-1)[slot]  # payloads sorted by (id, time) in each window
+    x[:, :8] = _byte_means(words, ends, counts, W)
     x[:, 8] = counts / W
     x[:, 9] = np.log1p(iat_ms) * TIME_SCALE
     x[:, 10] = _segment_sums(pos, ends) / (counts * float(W))
+    # bytes changed since the id's previous frame: entry p against p - 1 when both belong to one node
+    changed = np.zeros(S, np.int64)
+    changed[1:] = _nonzero_bytes(words[1:] ^ words[:-1])
+    changed[is_first.reshape(-1)] = 0
+    del words
+    x[:, 11] = _segment_sums(changed, ends) / (np.maximum(counts - 1, 1) * 8.0)
+    del changed
 
     # node (local to its graph) of every window slot
     local = (np.cumsum(is_first, axis=1, dtype=np.int32) - 1).reshape(-1)
@@ -263,6 +271,16 @@ def _segment_sums(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
     out = c[ends]
     out[1:] -= c[ends[:-1]]
     return out
+
+
+def _nonzero_bytes(words: np.ndarray) -> np.ndarray:
+    """How many of the 8 bytes of each uint64 word are not zero (0..8), without unpacking the bytes."""
+    low = np.uint64(0x0101010101010101)
+    w = words | (words >> np.uint64(4))
+    w |= w >> np.uint64(2)
+    w |= w >> np.uint64(1)
+    w &= low  # bit 0 of each byte: is the byte non-zero
+    return ((w * low) >> np.uint64(56)).astype(np.int64)
 
 
 def _byte_means(words: np.ndarray, ends: np.ndarray, counts: np.ndarray, window: int) -> np.ndarray:

@@ -18,6 +18,10 @@ graph, and a two-layer MLP gives the class logits ``[G, num_classes]``::
         │                                                                                 + (attack)
         └─ x weight[id, feature] ─ sum ─ max over the window's nodes ────────────────────────┘
 
+In training, ``drift`` (on in the configured sizes) moves each ID's varying
+payload bytes by a random offset per batch, as another capture's traffic
+would sit (``drifted``).
+
 The evidence path (``evidence``, on in the configured sizes) adds to the
 attack logit the window's largest weighted excess. Why: a masquerade moves
 one signal of one ID out of range, and through the mean pool that node is
@@ -88,6 +92,7 @@ class GATClassifier(nn.Module):
         id_dropout: float = 0.0,
         envelope: bool = False,  # False: models saved before the envelope existed load as they were trained
         evidence: bool = False,  # needs envelope; False: models saved before it existed load as trained
+        drift: float = 0.0,  # needs envelope; 0: models saved before it existed load as trained
     ):
         super().__init__()
         if layers < 1:
@@ -95,9 +100,10 @@ class GATClassifier(nn.Module):
         self.config = dict(num_ids=num_ids, in_features=in_features, edge_dim=edge_dim, hidden=hidden,
                            layers=layers, heads=heads, embedding=embedding, num_classes=num_classes,
                            dropout=dropout, jk=jk, id_dropout=id_dropout, envelope=envelope,
-                           evidence=evidence)  # fmt: skip
+                           evidence=evidence, drift=drift)  # fmt: skip
         self.id_dropout = id_dropout
         self.dropout = dropout
+        self.drift = float(drift)
         width = hidden * heads
         self.profile = NormalProfile(num_ids, in_features, envelope=envelope)
         inputs = embedding + (3 if envelope else 2) * in_features
@@ -112,21 +118,23 @@ class GATClassifier(nn.Module):
             nn.Linear(jk_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
         )
         self.out_dim = jk_dim
-        if evidence and not envelope:
-            raise ValueError("GATClassifier: evidence needs envelope")
+        if (evidence or drift) and not envelope:
+            raise ValueError("GATClassifier: evidence and drift need envelope")
         self.evidence = nn.Linear(embedding, in_features) if evidence else None
         if self.evidence is not None:
             nn.init.zeros_(self.evidence.weight)
             nn.init.constant_(self.evidence.bias, EVIDENCE_BIAS / EVIDENCE_GAIN)
 
-    def node_embeddings(self, data) -> Tensor:
-        """Per-node representations after jumping knowledge, ``[N, out_dim]``."""
+    def node_embeddings(self, data, x: Tensor | None = None) -> Tensor:
+        """Per-node representations after jumping knowledge, ``[N, out_dim]`` (``x``: the node features
+        to use instead of ``data.x``)."""
+        x = data.x if x is None else x
         ids = self.profile.ids(data.node_id)
         if self.training and self.id_dropout > 0:  # the embedding forgets the ID, the profile deviation keeps it
             ids = ids.masked_fill(torch.rand(ids.shape, device=ids.device) < self.id_dropout, 0)
-        parts = [self.id_embedding(ids), data.x, self.profile.deviation(data.node_id, data.x)]
+        parts = [self.id_embedding(ids), x, self.profile.deviation(data.node_id, x)]
         if self.profile.envelope:
-            parts.append(self.profile.excess(data.node_id, data.x))
+            parts.append(self.profile.excess(data.node_id, x))
         h = torch.cat(parts, dim=-1)
         outs = []
         for conv in self.convs:
@@ -135,24 +143,47 @@ class GATClassifier(nn.Module):
             outs.append(h)
         return self.jk(outs)
 
-    def embed(self, data) -> Tensor:
+    def embed(self, data, x: Tensor | None = None) -> Tensor:
         """One vector per graph (mean-pooled JK output), ``[G, out_dim]``."""
-        return global_mean_pool(self.node_embeddings(data), _batch_vector(data))
+        return global_mean_pool(self.node_embeddings(data, x), _batch_vector(data))
 
     def forward(self, data) -> Tensor:
         """Class logits ``[G, num_classes]`` for a PyG ``Batch`` (or a single ``Data``)."""
-        logits = self.head(self.embed(data))
+        x = self.drifted(data) if self.training and self.drift > 0 else data.x
+        logits = self.head(self.embed(data, x))
         if self.evidence is None:
             return logits
         attack = F.one_hot(torch.tensor(1, device=logits.device), logits.shape[1]).to(logits.dtype)
-        return logits + self.excess_evidence(data)[:, None] * attack
+        return logits + self.excess_evidence(data, x)[:, None] * attack
 
-    def excess_evidence(self, data) -> Tensor:
+    def excess_evidence(self, data, x: Tensor | None = None) -> Tensor:
         """Per graph, the largest weighted excess of one node, ``[G]``: added to the attack logit."""
         z = EVIDENCE_GAIN * self.evidence(self.id_embedding(self.profile.ids(data.node_id)))
         weight = EVIDENCE_SCALE * F.softplus(z)
-        node = (weight * self.profile.excess(data.node_id, data.x)).sum(dim=-1, keepdim=True)
+        node = (weight * self.profile.excess(data.node_id, data.x if x is None else x)).sum(dim=-1, keepdim=True)
         return global_max_pool(node, _batch_vector(data)).squeeze(1)
+
+    def drifted(self, data) -> Tensor:
+        """The node features with each ID's varying payload bytes moved as another capture would show them.
+
+        A signal's value drifts: within one capture it covers part of its
+        range, and another capture's normal traffic sits elsewhere (on the
+        hcrl_sa-sized data, a signal that never exceeded 0.28 in the training
+        captures reached 0.67 in two test captures, and every one of their
+        windows was flagged). So, per batch, every byte that varies in an ID's
+        normal training windows moves by one random offset, up to ``drift``
+        times its normal range either way, for all of that ID's nodes, attack
+        windows included. A value far beyond anything normal (a masquerade's)
+        still stands out; one a little beyond the training captures' range no
+        longer decides alone, and the held bytes (the ``changed`` feature,
+        below its ID's usual rate: kdgat.models.profile) carry the rest.
+        Bytes constant in normal traffic (padding, fixed fields) do not move."""
+        x = data.x.clone()
+        width = (self.profile.high - self.profile.low)[:, :8]  # [num_ids, 8]; +inf until `fit`
+        width = torch.where(torch.isfinite(width), width, torch.zeros_like(width))
+        offset = (torch.rand_like(width) * 2 - 1) * self.drift * width  # one per (ID, byte) this batch
+        x[:, :8] = (x[:, :8] + offset[data.node_id]).clamp(0.0, 1.0)
+        return x
 
     @torch.no_grad()
     def attack_probability(self, data) -> Tensor:

@@ -16,13 +16,20 @@ the *normal* windows of the training split (never validation or test data):
   is a large jump in absolute terms);
 - `low`, `high` (with ``envelope=True``, the GAT's): each feature's range for
   that ID on the same nodes, and `excess` how far a node lies outside it.
-  Every normal training node is inside, so the excess is zero on everything
+  Every normal training node is inside (but see ``changed`` below), so the excess is zero on everything
   the model learns as normal and is the one input that says "outside" for
   any value an attacker picks: a classifier given only the value and its
   deviation learns "byte 0 near 0.96 is an attack" from the training
   masquerade burst and misses a test burst that holds the signal at 0.87,
   still far beyond the 0.65 the ECU ever sends (on the default synthetic
   data: masquerade F1 0.76 without the excess, 0.98 with it);
+- for ``changed`` (USUAL_FLOOR) the range starts at the ID's mean, not its
+  minimum: a rate below the usual one is outside. Normal windows of an ID
+  whose signal happened not to change in that window's frame or two are then
+  a little outside too (about 0.5 % of them), but a masquerade holds the
+  signal for the whole burst, wherever its value lies: on the hcrl_sa-sized
+  data the signal drifted, in two test captures, beyond every value the
+  training captures show, and only this tells the two apart;
 - `id_map`: IDs seen in fewer than `min_count` normal training windows have no
   reliable profile and share the unknown slot (index 0) of the vocabulary.
   That slot is thereby trained on exactly the kind of ID a model meets
@@ -43,7 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kdgat.data.features import NODE_FEATURES
+
 MIN_COUNT = 5  # normal training windows an ID needs to get its own profile
+# Features whose normal range starts at the ID's mean, not its minimum: `changed`, how many payload bytes
+# differ from the ID's previous frame. One window holds a pair or two of an ID's frames, and a signal's
+# low byte stays the same in about one pair of ten, so the minimum over thousands of normal windows is 0,
+# which is exactly what an attacker holding the signal shows. Below the usual rate counts as outside.
+USUAL_FLOOR = tuple(NODE_FEATURES.index(name) for name in ("changed",))  # in units of 1/8 (kdgat.data.features)
 
 
 class NormalProfile(nn.Module):
@@ -110,6 +124,9 @@ class NormalProfile(nn.Module):
             if len(x):  # unknown IDs: the range of all normal nodes
                 low = np.where(known[:, None], low, x.min(axis=0))
                 high = np.where(known[:, None], high, x.max(axis=0))
+            if num_features == len(NODE_FEATURES):  # a rate held below the ID's usual one is outside
+                for k in USUAL_FLOOR:
+                    low[:, k] = np.maximum(low[:, k], mean[:, k])
             self.low.copy_(torch.from_numpy(low).float().to(dev))
             self.high.copy_(torch.from_numpy(high).float().to(dev))
         return self
@@ -123,8 +140,17 @@ class NormalProfile(nn.Module):
         return x - self.mean[node_id]
 
     def excess(self, node_id: Tensor, x: Tensor) -> Tensor:
-        """How far each feature lies outside its ID's normal range, ``[N, F]``, >= 0 (needs ``envelope``)."""
-        return F.relu(x - self.high[node_id]) + F.relu(self.low[node_id] - x)
+        """How far each feature lies outside its ID's normal range, ``[N, F]``, >= 0 (needs ``envelope``).
+
+        For a USUAL_FLOOR rate, the share of the ID's usual rate that is missing (a signal held still: 1
+        where one byte of the ID changes each frame and none did), so that an ID whose frames change many
+        bytes and one that changes one byte say "held" alike."""
+        low = self.low[node_id]
+        out = F.relu(x - self.high[node_id]) + F.relu(low - x)
+        if x.shape[1] == len(NODE_FEATURES) and USUAL_FLOOR:
+            k = list(USUAL_FLOOR)
+            out[:, k] = out[:, k] / low[:, k].clamp(min=1 / 8)
+        return out
 
 
 def normal_nodes(graphs) -> tuple[np.ndarray, np.ndarray]:
