@@ -67,6 +67,8 @@ class NormalProfile(nn.Module):
                  envelope: bool = False):
         super().__init__()
         self.envelope = bool(envelope)
+        # kdgat's node features: their rates floor at the ID's mean (any other feature set: plain ranges)
+        self.usual_floor = list(USUAL_FLOOR) if num_features == len(NODE_FEATURES) else []
         self.num_ids = int(num_ids)
         self.classes = self.num_ids if classes is None else int(classes)
         if not 1 <= self.classes <= self.num_ids:
@@ -124,9 +126,8 @@ class NormalProfile(nn.Module):
             if len(x):  # unknown IDs: the range of all normal nodes
                 low = np.where(known[:, None], low, x.min(axis=0))
                 high = np.where(known[:, None], high, x.max(axis=0))
-            if num_features == len(NODE_FEATURES):  # a rate held below the ID's usual one is outside
-                for k in USUAL_FLOOR:
-                    low[:, k] = np.maximum(low[:, k], mean[:, k])
+            k = self.usual_floor  # a rate held below the ID's usual one is outside
+            low[:, k] = np.maximum(low[:, k], mean[:, k])
             self.low.copy_(torch.from_numpy(low).float().to(dev))
             self.high.copy_(torch.from_numpy(high).float().to(dev))
         return self
@@ -147,8 +148,8 @@ class NormalProfile(nn.Module):
         bytes and one that changes one byte say "held" alike."""
         low = self.low[node_id]
         out = F.relu(x - self.high[node_id]) + F.relu(low - x)
-        if x.shape[1] == len(NODE_FEATURES) and USUAL_FLOOR:
-            k = list(USUAL_FLOOR)
+        if self.usual_floor:
+            k = self.usual_floor
             out[:, k] = out[:, k] / low[:, k].clamp(min=1 / 8)
         return out
 
