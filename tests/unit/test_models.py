@@ -364,6 +364,26 @@ def test_kd_loss_matches_hand_computation():
     assert teacher.grad is None
 
 
+def test_distillation_shows_the_teacher_the_drifted_input_the_student_sees():
+    from kdgat.stages.distillation import batch_loss
+
+    teacher, student = _fitted_student(), _fitted_student(drift=2.0).train()
+    seen = {}
+    teacher.register_forward_pre_hook(lambda m, args: seen.update(teacher=args[1].clone()))
+    student.register_forward_pre_hook(lambda m, args: seen.update(student=args[1].clone()))
+    batch = Batch.from_data_list([_window(0.5), _window(0.9)])
+    torch.manual_seed(0)
+    loss = batch_loss(student, student, teacher, batch, T=4.0, alpha=0.7)
+    assert torch.equal(seen["teacher"], seen["student"])  # one input for both
+    assert not torch.equal(seen["student"][:, :8], batch.x[:, :8])  # and it is drifted
+    torch.manual_seed(0)
+    moved = student.drifted(batch)  # the same draw: the loss is kd_loss on the teacher's answer to it
+    assert torch.equal(seen["student"], moved)
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())  # the teacher learns nothing
+    assert student.id_embedding.weight.grad is not None
+
+
 # --------------------------------------------------------------------------- VGAE
 
 

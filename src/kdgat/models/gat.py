@@ -147,9 +147,11 @@ class GATClassifier(nn.Module):
         """One vector per graph (mean-pooled JK output), ``[G, out_dim]``."""
         return global_mean_pool(self.node_embeddings(data, x), _batch_vector(data))
 
-    def forward(self, data) -> Tensor:
-        """Class logits ``[G, num_classes]`` for a PyG ``Batch`` (or a single ``Data``)."""
-        x = self.drifted(data) if self.training and self.drift > 0 else data.x
+    def forward(self, data, x: Tensor | None = None) -> Tensor:
+        """Class logits ``[G, num_classes]`` for a PyG ``Batch`` (or a single ``Data``); ``x``: node features
+        to use instead of ``data.x`` (by default, in training, ``data.x`` drifted)."""
+        if x is None:
+            x = self.drifted(data) if self.training and self.drift > 0 else data.x
         logits = self.head(self.embed(data, x))
         if self.evidence is None:
             return logits
