@@ -18,6 +18,7 @@ from kdgat.data.features import EDGE_FEATURES, NODE_FEATURES, TIME_SCALE
 from kdgat.data.frames import Frames
 from kdgat.data.graphset import GraphSet
 from kdgat.data.identity import check_window
+from kdgat.data.threads import in_order
 from kdgat.data.vocabulary import Vocabulary, unique_ids
 from kdgat.errors import KdgatError
 
@@ -42,7 +43,8 @@ def build_graphs(
 
     Windows are processed as a (windows, window) grid, a few thousand windows
     per step so that temporaries stay small next to the output; each step is
-    whole-array numpy (see ``_build_block``), never a loop per frame or window.
+    whole-array numpy (see ``_build_block``), never a loop per frame or window,
+    and the next steps run ahead on the other cores (kdgat.data.threads).
     """
     stride = window if stride is None else stride
     check_window(window, stride)
@@ -56,15 +58,15 @@ def build_graphs(
     payload64 = np.ascontiguousarray(frames.payload, dtype=np.uint8).view(np.uint64).reshape(-1)
     out = _Collector(G, W, len(unique_ids(frames.can_id)), len(frames))
     per_block = max(1, CHUNK_SLOTS // W)
-    for g0 in range(0, G, per_block):  # one iteration per block of ~5000 windows
+
+    def block(g0: int) -> GraphSet:  # the graphs of ~2600 windows from g0 on
         g1 = min(G, g0 + per_block)
         lo, hi = g0 * stride, (g1 - 1) * stride + W
-        out.add(
-            _build_block(
-                frames.timestamp[lo:hi], frames.can_id[lo:hi], payload64[lo:hi], frames.label[lo:hi],
-                g1 - g0, W, stride,
-            )
-        )
+        return _build_block(frames.timestamp[lo:hi], frames.can_id[lo:hi], payload64[lo:hi], frames.label[lo:hi],
+                            g1 - g0, W, stride)
+
+    for _, graphs in in_order(block, range(0, G, per_block)):  # blocks ahead on the other cores
+        out.add(graphs)
     graphs = out.finish()
     if vocab is not None:
         graphs.node_id = vocab.index(graphs.can_id)
