@@ -131,6 +131,37 @@ def test_ctt_fast_and_line_by_line_paths_agree(tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(clean, name), getattr(dirty, name))
 
 
+def test_ctt_a_clean_file_is_parsed_whole_and_agrees_with_the_blocks(tmp_path, monkeypatch):
+    ctt = REGISTRY["can_train_and_test"]
+    header = "attack,timestamp,data_field,arbitration_id\n"  # any column order
+    good = "".join(f"{i % 2},{1000 + i}.25,{'0B' * (i % 9)},{(i * 37) % 0x800:03x}\n" for i in range(3000))
+    path = write(tmp_path, "clean.csv", header + good)
+    with monkeypatch.context() as m:  # one pandas call: no block is read
+        m.setattr(lines, "parse_file", None)
+        whole, _ = read_frames(path)
+    with monkeypatch.context() as m:
+        m.setattr(ctt, "WHOLE_FILE_BYTES", 0)  # larger than the limit: by blocks
+        by_blocks, _ = read_frames(path)
+    assert len(whole) == 3000 and whole.can_id[3] == 111 and whole.dlc[3] == 3 and whole.payload[3, 2] == 0x0B
+    for name in ("timestamp", "can_id", "dlc", "payload", "label"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(by_blocks, name), err_msg=name)
+
+
+@pytest.mark.parametrize("header", ["timestamp,arbitration_id,data_field,attack",
+                                    "timestamp,arbitration_id,attack,data_field"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_ctt_a_row_missing_its_last_field_is_bad_whatever_the_column_order(tmp_path, monkeypatch, header, whole):
+    if not whole:
+        monkeypatch.setattr(REGISTRY["can_train_and_test"], "WHOLE_FILE_BYTES", 0)
+    names = header.split(",")
+    row = {"timestamp": "1.5", "arbitration_id": "0C1", "data_field": "0102", "attack": "0"}
+    full = ",".join(row[n] for n in names)
+    short = ",".join(row[n] for n in names[:-1])  # a missing payload would read as an empty one
+    frames, report = read_frames(write(tmp_path, "a.csv", f"{header}\n{full}\n{short}\n{full}\n"))
+    assert len(frames) == 2
+    assert report.bad_examples == [(3, "expected 4 comma-separated fields, got 3")]
+
+
 def test_ctt_without_header_is_an_error(tmp_path):
     path = write(tmp_path, "noheader.csv", "1.5,0C1,01,0\n")
     with pytest.raises(KdgatError, match="noheader.csv.*timestamp,arbitration_id,data_field,attack"):

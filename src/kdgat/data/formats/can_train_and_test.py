@@ -4,10 +4,14 @@ A row is like ``1672531200.001234,0C1,00F0A1B2C3D4E5F6,0``: hex id, the
 payload's bytes as back-to-back hex digits, attack 0 or 1. The header may
 name the columns in any order and add others.
 
-The file is read a block at a time (kdgat.data.formats.lines): a clean
-block goes through pandas' C parser and ``binascii`` (the benchmarked path);
-a block with any bad row is read again line by line, which names each bad
-row's line. numpy, pandas and Arrow are imported inside the reading and
+A clean file (up to WHOLE_FILE_BYTES) is parsed by one ``pandas.read_csv``
+call, which splits a large local file over all cores, and its hex columns are
+decoded with ``binascii`` on threads (the benchmarked path). A file with any
+doubt is read a block at a time (kdgat.data.formats.lines): a clean block
+through the same pandas and ``binascii`` path, a block with any bad row
+again line by line, which names each bad row's line. Files larger than
+WHOLE_FILE_BYTES are read by blocks too, in bounded memory.
+numpy, pandas and Arrow are imported inside the reading and
 writing functions only: sniffing stays light.
 """
 
@@ -20,6 +24,7 @@ from kdgat.data.formats.fields import MAX_CAN_ID, is_can_id, is_hex_payload, is_
 from kdgat.errors import KdgatError
 
 NAME = "can_train_and_test"
+WHOLE_FILE_BYTES = 256 << 20  # a clean file up to this size is parsed in one call (memory: ~3x its frames')
 COLUMNS = ("timestamp", "arbitration_id", "data_field", "attack")
 HELP = f"header '{','.join(COLUMNS)}'"
 EXAMPLE = "1672531200.001234,0C1,00F0A1B2C3D4E5F6,0"
@@ -70,6 +75,10 @@ class _Header:
         lowered = [name.strip().lower() for name in self.names]
         return [lowered.index(name) for name in COLUMNS]
 
+    def ordered(self) -> list[str]:
+        """The four columns' names as written, in COLUMNS order."""
+        return [self.names[c] for c in self.columns()]
+
 
 def stream(path: Path, digest=None):
     """The rows after the header, a block at a time: each block through pandas' C parser
@@ -88,6 +97,10 @@ def stream(path: Path, digest=None):
 def read(path: Path):
     from kdgat.data.formats import lines
 
+    header = _header(path)
+    whole = _whole(path, header) if path.stat().st_size <= WHOLE_FILE_BYTES else None
+    if whole is not None:
+        return lines.Rows.of(whole)
     rows = lines.collect(stream(path))
     rows.header_only = rows.bad == 0
     return rows
@@ -111,28 +124,72 @@ def _header(path: Path) -> _Header:
     raise KdgatError(f"{path}: no usable CAN frames in this {NAME} file (it has no rows)")
 
 
+def _whole(path: Path, header: _Header):
+    """Every row of a clean file, parsed by one pandas call; None at the least doubt (then the file
+    is read a block at a time, which finds and names the bad rows)."""
+    if len(header.names) != len(COLUMNS) or _short_rows_pass(header):
+        return None
+    from kdgat.data.formats.table import read_table
+    from kdgat.data.threads import WORKERS
+
+    df = read_table(path, header.names, _dtypes(header), skip_lines=header.line)
+    return None if df is None or len(df) == 0 else _frames(df, header, WORKERS)
+
+
 def _fast(data: bytes, header: _Header):
     """A block of clean rows with typed columns; None as soon as anything looks wrong."""
+    from kdgat.data.formats.blocks import count_byte
+    from kdgat.data.formats.table import read_table
+
+    df = read_table(data, header.names, _dtypes(header))
+    if df is None or (_short_rows_pass(header) and count_byte(data, b",") != (len(COLUMNS) - 1) * len(df)):
+        return None
+    return _frames(df, header, workers=1)
+
+
+def _short_rows_pass(header: _Header) -> bool:
+    """Whether pandas would take a row that lacks its last field: only when that field is the payload,
+    where an empty field is a valid empty payload (an empty number or id fails to parse)."""
+    return header.columns()[COLUMNS.index("data_field")] == len(header.names) - 1
+
+
+def _dtypes(header: _Header) -> dict:
+    from kdgat.data.formats.table import TEXT
+
+    ts_name, id_name, data_name, attack_name = header.ordered()
+    return {ts_name: "float64", id_name: TEXT, data_name: TEXT, attack_name: "int8"}
+
+
+def _frames(df, header: _Header, workers: int):
+    """Frames of a parsed table, or None when a row is not clean. The hex columns are decoded a piece
+    at a time (the pieces pandas parsed), on ``workers`` threads."""
     import numpy as np
 
-    from kdgat.data.formats.blocks import count_byte
     from kdgat.data.formats.decode import hex_ids, hex_payloads
     from kdgat.data.formats.lines import make_frames
-    from kdgat.data.formats.table import TEXT, arrow_column, read_table
+    from kdgat.data.formats.table import arrow_chunks
+    from kdgat.data.threads import in_order
 
-    ts_name, id_name, data_name, attack_name = (header.names[c] for c in header.columns())
-    df = read_table(data, header.names, {ts_name: "float64", id_name: TEXT, data_name: TEXT, attack_name: "int8"})
-    if df is None or count_byte(data, b",") != (len(COLUMNS) - 1) * len(df):  # a row with fewer fields
-        return None
-    timestamp = df[ts_name].to_numpy(np.float64)
+    ts_name, id_name, data_name, attack_name = header.ordered()
+    frames = make_frames(len(df))
+    frames.timestamp[:] = df[ts_name].to_numpy(np.float64)
     label = df[attack_name].to_numpy(np.int8)
-    if not np.isfinite(timestamp).all() or ((label != 0) & (label != 1)).any():
+    if not np.isfinite(frames.timestamp).all() or ((label != 0) & (label != 1)).any():
         return None
-    can_id = hex_ids(arrow_column(df[id_name]))
-    decoded = hex_payloads(arrow_column(df[data_name]))
-    if can_id is None or decoded is None:
-        return None
-    return make_frames(len(df), timestamp=timestamp, can_id=can_id, dlc=decoded[1], payload=decoded[0], label=label)
+    frames.label[:] = label
+    at = 0
+    for chunk, can_id in in_order(hex_ids, arrow_chunks(df[id_name]), workers):
+        if can_id is None:
+            return None
+        frames.can_id[at : at + len(chunk)] = can_id
+        at += len(chunk)
+    at = 0
+    for chunk, decoded in in_order(hex_payloads, arrow_chunks(df[data_name]), workers):
+        if decoded is None:
+            return None
+        frames.payload[at : at + len(chunk)], frames.dlc[at : at + len(chunk)] = decoded
+        at += len(chunk)
+    return frames
 
 
 def _parse(chunk, columns: list[int], n_columns: int):

@@ -62,6 +62,13 @@ class Rows:
         self.examples: list[tuple[int, str]] = []
         self.header_only = False  # a file that has a header and nothing after it says so
 
+    @classmethod
+    def of(cls, frames: Frames) -> "Rows":
+        """The rows of a file whose every line was a usable frame."""
+        rows = cls()
+        rows.parts.append(frames)
+        return rows
+
     def add(self, parsed: Parsed) -> None:
         self.bad += parsed.bad
         self.examples.extend(parsed.examples[: max(0, MAX_BAD_EXAMPLES - len(self.examples))])
