@@ -77,9 +77,12 @@ class Vocabulary:
 
 
 def unique_ids(can_ids: np.ndarray) -> np.ndarray:
-    """Sorted distinct ids; a histogram instead of a sort for standard 11-bit ids."""
+    """Sorted distinct ids; a table of the ids seen instead of a sort for standard 11-bit ids, filled a
+    slice at a time (indexing converts its index to int64: one slice's copy, not the whole column's)."""
     can_ids = np.asarray(can_ids).reshape(-1)
     if len(can_ids) and 0 <= int(can_ids.min()) and int(can_ids.max()) < 1 << 16:
-        return np.flatnonzero(np.bincount(can_ids)).astype(np.int64)
+        seen = np.zeros(1 << 16, bool)
+        for start in range(0, len(can_ids), 1 << 16):
+            seen[can_ids[start : start + (1 << 16)]] = True
+        return np.flatnonzero(seen).astype(np.int64)
     return np.unique(can_ids.astype(np.int64))
-

@@ -56,7 +56,9 @@ def build_graphs(
         raise KdgatError("CAN ids must be in [0, 2**32); got an id outside it")
     # 8 payload bytes as one uint64 per frame: gathers and sorts move one word, not 8 bytes.
     payload64 = np.ascontiguousarray(frames.payload, dtype=np.uint8).view(np.uint64).reshape(-1)
-    out = _Collector(G, W, len(unique_ids(frames.can_id)), len(frames))
+    # the distinct ids bound nodes per window below W; that only matters for overlapping windows
+    n_ids = len(unique_ids(frames.can_id)) if stride < W else W
+    out = _Collector(G, W, n_ids, len(frames))
     per_block = max(1, CHUNK_SLOTS // W)
 
     def block(g0: int) -> GraphSet:  # the graphs of ~2600 windows from g0 on
