@@ -96,11 +96,15 @@ class KdgatChainConf:
     signal_delay_s: int = 120
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="kdgat_chain", node=KdgatChainConf,
-                             provider="kdgat_chain_launcher")
-# One level of a stage's request, every field unset: an app's global override node takes it with
-# `defaults: [/kdgat_chain_resources@resources]`.
-ConfigStore.instance().store(name="kdgat_chain_resources", node=ResourceRequest, provider="kdgat_chain_launcher")
+# Hydra's plugin scan executes this module a second time when the app imported it first: storing (a
+# structured config's conversion, a few ms) is done once.
+if "kdgat_chain.yaml" not in ConfigStore.instance().repo.get("hydra", {}).get("launcher", {}):
+    ConfigStore.instance().store(group="hydra/launcher", name="kdgat_chain", node=KdgatChainConf,
+                                 provider="kdgat_chain_launcher")
+    # One level of a stage's request, every field unset: an app's global override node takes it with
+    # `defaults: [/kdgat_chain_resources@resources]`.
+    ConfigStore.instance().store(name="kdgat_chain_resources", node=ResourceRequest,
+                                 provider="kdgat_chain_launcher")
 
 
 def _mode(target: Any) -> Optional[str]:

@@ -162,7 +162,7 @@ def _dtypes(header: _Header) -> dict:
 
 
 def _frames(df, header: _Header, workers: int):
-    """Frames of a parsed table, or None when a row is not clean. Pieces of PIECE_ROWS rows are checked,
+    """Frames of a parsed table, or None when a row is not clean. Each piece pandas parsed is checked,
     decoded (hex in one ``binascii`` call per column) and written into the frames on ``workers`` threads:
     the main thread only waits, so copying and first-touching the output is parallel too."""
     import numpy as np
@@ -179,13 +179,13 @@ def _frames(df, header: _Header, workers: int):
     out = Frames(timestamp=np.empty(n, np.float64), can_id=np.empty(n, np.int32), dlc=np.empty(n, np.uint8),
                  payload=np.empty((n, 8), np.uint8), label=np.empty(n, np.uint8))
 
-    def piece(start: int) -> bool:
-        rows = slice(start, min(n, start + PIECE_ROWS))
+    def piece(task) -> bool:
+        start, id_text, data_text = task
+        rows = slice(start, start + len(id_text))
         ts, flag = timestamp[rows], label[rows]
         if not np.isfinite(ts).all() or ((flag != 0) & (flag != 1)).any():
             return False
-        can_id = hex_ids(_one_chunk(ids.slice(start, PIECE_ROWS)))
-        decoded = hex_payloads(_one_chunk(data.slice(start, PIECE_ROWS)))
+        can_id, decoded = hex_ids(id_text), hex_payloads(data_text)
         if can_id is None or decoded is None:
             return False
         out.timestamp[rows], out.label[rows], out.can_id[rows] = ts, flag, can_id
@@ -193,14 +193,20 @@ def _frames(df, header: _Header, workers: int):
         return True
 
     clean = True
-    for _, ok in in_order(piece, range(0, n, PIECE_ROWS), workers):
+    for _, ok in in_order(piece, _pieces(ids, data), workers):
         clean = clean and ok
     return out if clean else None
 
 
-def _one_chunk(column):
-    """A slice of a chunked column as one Arrow array (a copy only where it spans two chunks)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+def _pieces(ids, data) -> list:
+    """(first row, ids, payloads) of each piece of rows: the pieces pandas parsed when both columns share
+    them (no copy), else PIECE_ROWS rows at a time."""
+    lengths = [len(chunk) for chunk in ids.chunks]
+    if lengths == [len(chunk) for chunk in data.chunks]:
+        starts = [sum(lengths[:i]) for i in range(len(lengths))]
+        return list(zip(starts, ids.chunks, data.chunks))
+    return [(start, ids.slice(start, PIECE_ROWS).combine_chunks(), data.slice(start, PIECE_ROWS).combine_chunks())
+            for start in range(0, len(ids), PIECE_ROWS)]
 
 
 def _parse(chunk, columns: list[int], n_columns: int):
