@@ -162,6 +162,22 @@ def test_ctt_a_row_missing_its_last_field_is_bad_whatever_the_column_order(tmp_p
     assert report.bad_examples == [(3, "expected 4 comma-separated fields, got 3")]
 
 
+def test_ctt_pieces_keep_ids_and_payloads_of_a_row_together_however_they_are_chunked(monkeypatch):
+    import pyarrow as pa
+
+    ctt = REGISTRY["can_train_and_test"]
+    monkeypatch.setattr(ctt, "PIECE_ROWS", 4)
+    ids = [f"{i:03X}" for i in range(10)]
+    data = [f"{i:02X}" for i in range(10)]
+    same = ctt._pieces(pa.chunked_array([ids[:6], ids[6:]]), pa.chunked_array([data[:6], data[6:]]))
+    other = ctt._pieces(pa.chunked_array([ids[:3], ids[3:]]), pa.chunked_array([data[:7], data[7:]]))
+    assert [len(i) for _, i, _ in same] == [6, 4]  # pandas' own pieces, as they are
+    assert [len(i) for _, i, _ in other] == [4, 4, 2]  # cut again, PIECE_ROWS rows each
+    for pieces in (same, other):
+        rows = [(start + k, i[k].as_py(), d[k].as_py()) for start, i, d in pieces for k in range(len(i))]
+        assert rows == [(k, ids[k], data[k]) for k in range(10)]
+
+
 def test_ctt_without_header_is_an_error(tmp_path):
     path = write(tmp_path, "noheader.csv", "1.5,0C1,01,0\n")
     with pytest.raises(KdgatError, match="noheader.csv.*timestamp,arbitration_id,data_field,attack"):
