@@ -60,3 +60,18 @@ def test_a_block_never_ends_between_the_two_bytes_of_a_crlf(tmp_path, monkeypatc
     assert b"".join(b.data for b in got) == data
     assert got[0].data.endswith(b"a\r") and got[1].data.startswith(b"b\r\n")
     assert sum(b.lines for b in got) == 31 + 1 + 40
+
+
+@pytest.mark.parametrize("terminators", [[b"\n"], [b"\n", b"\r\n"], [b"\n", b"\r\n", b"\r"]])
+@pytest.mark.parametrize("last", [b"", b"tail"])
+def test_a_whole_file_counts_its_newline_ended_lines(tmp_path, terminators, last):
+    rows = random_lines(np.random.default_rng(7), 3000, terminators)
+    data = b"".join(rows) + last
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    by_newline = len(data.split(b"\n")) - data.endswith(b"\n")
+    assert blocks.count_newline_lines(path) == by_newline
+    if b"\r" not in terminators:  # where only '\n' ends lines, it is the blocks' count
+        assert by_newline == blocks.count_lines(data) == 3000 + len(last[:1])
+    (tmp_path / "empty").write_bytes(b"")
+    assert blocks.count_newline_lines(tmp_path / "empty") == 0

@@ -162,6 +162,18 @@ def test_ctt_a_row_missing_its_last_field_is_bad_whatever_the_column_order(tmp_p
     assert report.bad_examples == [(3, "expected 4 comma-separated fields, got 3")]
 
 
+@pytest.mark.parametrize("terminator", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("before", ["", "\ufeff", "{t}{t}"])
+def test_ctt_every_row_is_read_whatever_the_line_ends_and_what_comes_before_the_header(tmp_path, terminator,
+                                                                                     before):
+    rows = [f"{1000 + i}.5,{i % 0x800:03X},{'AB' * (i % 9)},{i % 2}" for i in range(500)]
+    text = before.format(t=terminator) + CTT_HEADER.strip() + terminator + terminator.join(rows) + terminator
+    frames, report = read_frames(write(tmp_path, "a.csv", text.encode()))
+    # pandas counts two '\r'-only blank lines before the header as one: its parse must not be taken then
+    assert report.bad_rows == 0 and len(frames) == 500
+    assert frames.timestamp[[0, -1]].tolist() == [1000.5, 1499.5] and frames.can_id[-1] == 499
+
+
 def test_ctt_pieces_keep_ids_and_payloads_of_a_row_together_however_they_are_chunked(monkeypatch):
     import pyarrow as pa
 

@@ -278,13 +278,13 @@ def _segment_sums(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 def _nonzero_bytes(words: np.ndarray) -> np.ndarray:
-    """How many of the 8 bytes of each uint64 word are not zero (0..8), without unpacking the bytes."""
-    low = np.uint64(0x0101010101010101)
+    """How many of the 8 bytes of each uint64 word are not zero (0..8), without unpacking the bytes: each
+    byte's bits folded into its lowest bit, then counted (numpy's popcount)."""
     w = words | (words >> np.uint64(4))
     w |= w >> np.uint64(2)
     w |= w >> np.uint64(1)
-    w &= low  # bit 0 of each byte: is the byte non-zero
-    return ((w * low) >> np.uint64(56)).astype(np.int64)
+    w &= np.uint64(0x0101010101010101)  # bit 0 of each byte: is the byte non-zero
+    return np.bitwise_count(w)
 
 
 def _byte_means(words: np.ndarray, ends: np.ndarray, counts: np.ndarray, window: int) -> np.ndarray:

@@ -38,6 +38,19 @@ def count_lines(data: bytes) -> int:
     return n + (1 if data and data[-1:] not in (b"\n", b"\r") else 0)
 
 
+def count_newline_lines(path: str | os.PathLike) -> int:
+    """Lines in a whole file when only '\\n' ends one ('\\r\\n' does, a bare '\\r' does not): a quick check
+    of another reader's row count, 256 KiB at a time into one buffer (no memory the size of the file)."""
+    buf = bytearray(256 << 10)
+    view = np.frombuffer(buf, np.uint8)
+    lines, last = 0, b"\n"
+    with open(path, "rb", buffering=0) as fh:
+        while got := fh.readinto(buf):
+            lines += int(np.count_nonzero(view[:got] == ord("\n")))
+            last = bytes(buf[got - 1 : got])
+    return lines + (last != b"\n")
+
+
 def count_byte(data: bytes, char: bytes) -> int:
     """How often one byte occurs in ``data`` (numpy counts faster than bytes.count)."""
     return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord(char)))

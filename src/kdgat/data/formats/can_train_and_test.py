@@ -108,9 +108,9 @@ def read(path: Path):
 
 
 def _header(path: Path) -> _Header:
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            text = raw.decode("utf-8", errors="replace")
+    """The header line; lines end at '\n', '\r\n' or a bare '\r' (universal newlines), as the rows do."""
+    with open(path, encoding="utf-8", errors="replace", newline=None) as fh:
+        for number, text in enumerate(fh, start=1):
             if number == 1:
                 text = text.removeprefix("\ufeff")
             if not text.strip():
@@ -130,11 +130,20 @@ def _whole(path: Path, header: _Header):
     is read a block at a time, which finds and names the bad rows)."""
     if len(header.names) != len(COLUMNS) or _short_rows_pass(header):
         return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kdgat.data.formats.blocks import count_newline_lines
     from kdgat.data.formats.table import read_table
     from kdgat.data.threads import WORKERS
 
-    df = read_table(path, header.names, _dtypes(header), skip_lines=header.line)
-    return None if df is None or len(df) == 0 else _frames(df, header, WORKERS)
+    # A row for every '\n'-ended line after the header, or the block path reads the file: counted beside
+    # pandas' parse, which can count otherwise (blank lines before a header, bare '\r' line ends).
+    with ThreadPoolExecutor(1) as pool:
+        lines = pool.submit(count_newline_lines, path)
+        df = read_table(path, header.names, _dtypes(header), skip_lines=header.line)
+        if df is None or len(df) == 0 or len(df) != lines.result() - header.line:
+            return None
+    return _frames(df, header, WORKERS)
 
 
 def _fast(data: bytes, header: _Header):
