@@ -119,7 +119,6 @@ def read_blocks(path: str | os.PathLike, *, skip_lines: int = 0, block_bytes: in
             first_line += lines
 
 
-
 def _next_block(fd: int, offset: int, size: int, end: int) -> bytes:
     """Whole lines from ``offset``: about ``size`` bytes, or more when one line is longer."""
     while True:
