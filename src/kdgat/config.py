@@ -34,7 +34,7 @@ def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     from hydra_plugins.kdgat_chain_launcher import register_resolvers as register_launcher_resolvers
-    from kdgat.stages.registry import store_presets
+    from kdgat.stages.presets import store_presets
 
     OmegaConf.register_new_resolver("kdgat.abspath", command_path, replace=True)
     # One token per process: the sweep directory of two submissions in the same second differs.
@@ -106,7 +106,9 @@ def user_error(err: Exception) -> str | None:
                 "that holds spaces, newlines or characters such as $ ( ) ; ` as key='value' (see Hydra's override "
                 "grammar)")
     if isinstance(err, CompactHydraException):
-        return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        cause = str(err.__cause__ or "").strip().splitlines()  # OmegaConf's why, e.g. a value of the wrong type
+        return f"{message}: {cause[0]}" if cause and cause[0] not in message else message
     return None
 
 

@@ -2,7 +2,7 @@
 which function trains it, its default resources).
 
 Each stage's settings are a torch-free dataclass; hydra-zen builds the
-`preset` config group from them (`builds(..., populate_full_signature=True)`),
+`preset` config group from them (kdgat.stages.presets: `builds(..., populate_full_signature=True)`),
 so a preset's config and the code that reads it cannot drift apart. Pipelines
 and datasets stay YAML (conf/), where users write their own; a pipeline picks
 a stage with `- /preset@stages.<name>: <preset>`. A user's own YAML preset in
@@ -143,22 +143,6 @@ def kind(preset: str) -> StageKind:
         return STAGES[preset]
     except KeyError:
         raise ValueError(f"unknown stage preset {preset!r}; presets are {', '.join(PRESETS)}") from None
-
-
-def store_presets() -> None:
-    """Put every stage's preset in Hydra's config store (group `preset`), once per process."""
-    from hydra.core.config_store import ConfigStore
-
-    if "preset" in ConfigStore.instance().repo and "autoencoder.yaml" in ConfigStore.instance().repo["preset"]:
-        return
-    from hydra_zen import ZenStore, builds
-
-    store = ZenStore(name="kdgat_presets")
-    for name, stage in STAGES.items():
-        node = builds(stage.settings, populate_full_signature=True, zen_convert={"dataclass": False},
-                      default_resources=stage.resources(), uses_gpus=stage.uses_gpus)
-        store(node, group="preset", name=name)
-    store.add_to_hydra_store()
 
 
 def scale_gat(base: dict, scale: float = 1.0) -> dict:
