@@ -20,7 +20,7 @@ _EXPORTS = {
     "_backend": ("ENDED_STATES", "Backend", "JobInfo", "make_backend"),
     "_contract": ("MANIFEST", "STAGE_KEYS", "Attempt", "ChainRecord", "Manifest", "StageNode", "StageRecord",
                   "StageState", "read_attempts", "read_manifest", "write_manifest"),
-    "config": ("register_resolvers",),
+    "config": ("SharedNode", "register_resolvers", "store_shared"),
     "_errors": ("LaunchError", "PlanError", "exit_on_error"),
     "_files": ("atomic_write", "file_lock", "replace_symlink"),
     "_plan": ("Stage", "plan_stages"),
