@@ -4,7 +4,7 @@ Resources (walltime, memory, CPUs, GPUs, partition per stage) are not here:
 they live in the app's `pipeline` node, which can differ per job and per
 stage. Field names follow hydra-submitit-launcher's where they mean the same.
 
-Importing this module also registers the launcher's two resolvers:
+Importing this module also registers the launcher's two resolvers (`_resolvers.py`):
 `kdgat_chain_mode`, which an app's primary config uses so that selecting this
 launcher switches Hydra to multirun by itself (Hydra builds a launcher only in
 multirun mode, and a `hydra.mode` stored in the launcher's own config is
@@ -18,12 +18,11 @@ overridden), and `kdgat_chain.resources`, a stage's effective request:
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigNode, ConfigStore
-from omegaconf import OmegaConf
+from hydra.core.config_store import ConfigStore
 
+from hydra_plugins.kdgat_chain_launcher._resolvers import TARGET, register_resolvers
 from hydra_plugins.kdgat_chain_launcher._resources import ResourceRequest
-
-TARGET = "hydra_plugins.kdgat_chain_launcher.launcher.KdgatChainLauncher"
+from hydra_plugins.kdgat_chain_launcher._store import store_shared
 
 
 @dataclass
@@ -96,57 +95,13 @@ class KdgatChainConf:
     signal_delay_s: int = 120
 
 
-class SharedNode(ConfigNode):
-    """An entry of Hydra's config store that is not copied with the store. Hydra deep-copies its whole config
-    store at every compose (a launch composes three times), and copies a node again whenever it loads one
-    (ConfigStore.load), so nothing changes a stored node: copying a large typed node with the store is time
-    spent for nothing (~1.5 ms per compose for a stage preset)."""
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "SharedNode":
-        return self
-
-
-def store_shared(name: str, node: Any, group: Optional[str] = None, provider: Optional[str] = None) -> None:
-    """ConfigStore.store, with the entry kept as a SharedNode."""
-    store = ConfigStore.instance()
-    store.store(name=name, node=node, group=group, provider=provider)
-    folder = store.repo
-    for part in (group or "").split("/"):
-        folder = folder[part] if part else folder
-    entry = folder[f"{name}.yaml"]
-    folder[f"{name}.yaml"] = SharedNode(name=entry.name, node=entry.node, group=entry.group, package=entry.package,
-                                        provider=entry.provider)
-
-
-# Hydra's plugin scan executes this module a second time when the app imported it first: storing (a
+# Hydra's plugin scan executes this module (a second time, if anything imported it first): storing (a
 # structured config's conversion, a few ms) is done once.
 if "kdgat_chain.yaml" not in ConfigStore.instance().repo.get("hydra", {}).get("launcher", {}):
     store_shared(group="hydra/launcher", name="kdgat_chain", node=KdgatChainConf, provider="kdgat_chain_launcher")
     # One level of a stage's request, every field unset: an app's global override node takes it with
     # `defaults: [/kdgat_chain_resources@resources]`.
     store_shared(name="kdgat_chain_resources", node=ResourceRequest, provider="kdgat_chain_launcher")
-
-
-def _mode(target: Any) -> Optional[str]:
-    return "MULTIRUN" if target == TARGET else None
-
-
-def _effective_resources(*, _parent_: Any, _root_: Any) -> Any:
-    """The planner's merge of a stage node's resource levels and the config's global `resources` (as a
-    config node: OmegaConf.resolve can put a node, not a dict, in the key's place)."""
-    from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
-    from hydra_plugins.kdgat_chain_launcher._plan import stage_levels
-    from hydra_plugins.kdgat_chain_launcher._resources import merge_resources
-
-    plain = {key: OmegaConf.to_container(_parent_[key], resolve=True) for key in RESOURCE_LEVELS if key in _parent_}
-    found = _root_.get("resources") if hasattr(_root_, "get") else None
-    global_resources = OmegaConf.to_container(found, resolve=True) if OmegaConf.is_config(found) else None
-    return OmegaConf.create(merge_resources(stage_levels(plain, global_resources)))
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("kdgat_chain_mode", _mode, replace=True)
-    OmegaConf.register_new_resolver("kdgat_chain.resources", _effective_resources, replace=True)
 
 
 register_resolvers()

@@ -33,7 +33,7 @@ def register_resolvers() -> None:
     launcher's, and the stage presets in Hydra's config store."""
     from omegaconf import OmegaConf
 
-    from hydra_plugins.kdgat_chain_launcher import register_resolvers as register_launcher_resolvers
+    from hydra_plugins.kdgat_chain_launcher import register_resolvers as register_launcher_resolvers, share_config_store
     from kdgat.stages.presets import store_presets
 
     OmegaConf.register_new_resolver("kdgat.abspath", command_path, replace=True)
@@ -41,6 +41,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("kdgat.unique", lambda: _UNIQUE, replace=True)
     register_launcher_resolvers()
     store_presets()
+    share_config_store()  # every stored config, Hydra's own too, no longer copied at each of a launch's composes
 
 
 def compose(overrides: list[str], resolve: bool = True):
@@ -90,6 +91,40 @@ def prepare_overrides(args: list[str]) -> list[str]:
     if override.is_sweep_override():
         raise KdgatError("pipeline.presets cannot be swept; give one list per command")
     return args + stage_overrides(override.value())
+
+
+def refuse_shadowed_presets(flags: list[str], overrides: list[str]) -> None:
+    """A user's own preset named like one of kdgat's would be merged into it by Hydra's deprecated schema
+    matching (any key of its own refused; `defaults: [autoencoder]` in preset/autoencoder.yaml recursing
+    until Python stops it): such a name is refused at once, naming the way that works."""
+    from kdgat.stages.registry import PRESETS
+
+    for folder in _user_config_dirs(flags, overrides):
+        for name in PRESETS:
+            if (folder / "preset" / f"{name}.yaml").is_file():
+                raise KdgatError(
+                    f"{folder / 'preset' / f'{name}.yaml'} has the name of kdgat's own {name} preset, which Hydra "
+                    f"would merge it into; give it a name of its own (e.g. my_{name}.yaml), extend kdgat's with "
+                    f"`defaults: [{name}, _self_]`, and pick it in a pipeline with "
+                    f"`- /preset@stages.{name}: my_{name}`")
+
+
+def _user_config_dirs(flags: list[str], overrides: list[str]) -> list[Path]:
+    """The folders a command adds to Hydra's search path: --config-dir (-cd) and hydra.searchpath's file
+    entries (pkg:// entries hold no files of the user's)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirs = [value for flag, value in zip(flags, flags[1:] + [""]) if flag in ("--config-dir", "-cd")]
+    dirs += [flag.split("=", 1)[1] for flag in flags if flag.startswith("--config-dir=")]
+    for arg in overrides:
+        if arg.split("=", 1)[0].lstrip("+") == "hydra.searchpath":
+            try:
+                value = OverridesParser.create().parse_overrides([arg])[0].value()
+            except Exception:
+                continue  # Hydra says what is wrong with it
+            dirs += [str(v).removeprefix("file://") for v in value if not str(v).startswith("pkg://")] \
+                if isinstance(value, list) else []
+    return [Path(os.path.expanduser(d)) for d in dirs if d]
 
 
 def user_error(err: Exception) -> str | None:

@@ -20,9 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
+from hydra.core.config_store import ConfigNode, ConfigStore
 
-from hydra_plugins.kdgat_chain_launcher import SharedNode
 from kdgat.stages.registry import STAGES
 
 GROUP = "preset"
@@ -44,10 +43,10 @@ def store_presets(cache: Path | None = None) -> None:
         entries = build_presets()
         _save(path, entries)
     # What ConfigStore.store(**entry) keeps, without its second conversion of each node (~12 ms for five):
-    # build_presets made the nodes exactly as store() would. SharedNode: not copied at every compose.
+    # build_presets made the nodes exactly as store() would.
     group = ConfigStore.instance().repo.setdefault(GROUP, {})
     for entry in entries:
-        group[f"{entry['name']}.yaml"] = SharedNode(**{**entry, "name": f"{entry['name']}.yaml"})
+        group[f"{entry['name']}.yaml"] = ConfigNode(**{**entry, "name": f"{entry['name']}.yaml"})
 
 
 def build_presets() -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ Each stage's settings are a torch-free dataclass; hydra-zen builds the
 so a preset's config and the code that reads it cannot drift apart. Pipelines
 and datasets stay YAML (conf/), where users write their own; a pipeline picks
 a stage with `- /preset@stages.<name>: <preset>`. A user's own YAML preset in
-`--config-dir` can extend a stored one: `defaults: [autoencoder, _self_]`.
+`--config-dir` can extend a stored one under a name of its own (a stored name is refused,
+kdgat.config.refuse_shadowed_presets): `defaults: [autoencoder, _self_]`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from hydra_plugins.kdgat_chain_launcher import StageNode
 # Every stage's default request unless its entry says otherwise; the walltime and memory are per stage.
 DEFAULT_RESOURCES = {"cpus": 16, "gpus": 1, "partition": None}
 ALL_GPUS = "all"
+# A stage's settings: a dataclass whose fields and defaults are its preset's keys (hydra-zen builds the preset
+# from its signature). Nothing compares or prints one, so it gets no __eq__ or __repr__, which every command
+# would otherwise spend time generating.
+settings = dataclass(repr=False, eq=False)
 
 
-@dataclass
+@settings
 class Autoencoder(StageNode):
     """VGAE trained on normal windows only; its reconstruction error scores anomalies."""
 
@@ -32,7 +37,7 @@ class Autoencoder(StageNode):
     lr: float = 0.001
 
 
-@dataclass
+@settings
 class GatNormal(StageNode):
     """GAT classifier trained by plain cross-entropy on every training window."""
 
@@ -42,7 +47,7 @@ class GatNormal(StageNode):
     lr: float = 0.001
 
 
-@dataclass
+@settings
 class Curriculum(StageNode):
     """The same GAT, trained on all attacks plus the normals the VGAE finds hardest: each epoch sees
     every attack window plus the normal windows the VGAE scores as most anomalous, normal:attack rising
@@ -56,7 +61,7 @@ class Curriculum(StageNode):
     end_ratio: int = 10
 
 
-@dataclass
+@settings
 class Fusion(StageNode):
     """DQN agent that weighs the GAT's probability against the VGAE's score, in one-step episodes
     (gamma = 0) on the validation split's outputs of both."""
@@ -76,7 +81,7 @@ class Fusion(StageNode):
     epsilon_end: float = 0.05
 
 
-@dataclass
+@settings
 class Distillation(StageNode):
     """Student GAT distilled from the teacher GAT of the same dataset:
     loss = alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) * CE."""
@@ -92,7 +97,7 @@ class Distillation(StageNode):
     alpha: float = 0.7  # weight of the teacher's softened targets against the labels
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StageKind:
     """One trainable stage."""
 

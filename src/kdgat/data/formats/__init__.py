@@ -20,6 +20,7 @@ write. To add a format, write its module and add it to ``REGISTRY``.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from pathlib import Path
 from types import ModuleType
@@ -186,4 +187,4 @@ def _first_lines(path: Path) -> list[str]:
     lines = text.splitlines()
     if len(head) == SNIFF_BYTES and lines:
         lines.pop()  # probably cut in the middle
-    return [line for line in lines if line.strip()][:SNIFF_LINES]
+    return list(itertools.islice((line for line in lines if line.strip()), SNIFF_LINES))
