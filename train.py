@@ -11,7 +11,7 @@ import sys
 
 import hydra
 
-from kdgat.config import CONF_DIR, prepare_overrides, register_resolvers, user_error
+from kdgat.config import CONF_DIR, prepare_overrides, refuse_shadowed_presets, register_resolvers, user_error
 from kdgat.errors import KdgatError
 
 register_resolvers()
@@ -53,6 +53,7 @@ def cli() -> None:
     gets one line and exit status 2 (1 for a refused launch), from a bug, which keeps its traceback."""
     flags, overrides = split_argv(sys.argv[1:])
     try:
+        refuse_shadowed_presets(flags, overrides)
         overrides = prepare_overrides(overrides)
     except KdgatError as err:
         print(f"kdgat: error: {err}", file=sys.stderr)

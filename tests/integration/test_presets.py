@@ -74,3 +74,38 @@ def test_an_unwritable_cache_costs_only_the_build(tmp_path, cache_env):
     out = run_train("--cfg", "job", cwd=tmp_path, env=cache_env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ZEN_IMPORTED=True" in out.stderr and "preset: fusion" in out.stdout
+
+
+def users_conf(tmp_path, preset_name: str):
+    """A user's config dir: a preset extending kdgat's autoencoder under `preset_name`, and a pipeline using it."""
+    conf = tmp_path / "conf"
+    (conf / "preset").mkdir(parents=True)
+    (conf / "pipeline").mkdir()
+    (conf / "preset" / f"{preset_name}.yaml").write_text("defaults:\n  - autoencoder\n  - _self_\nlr: 0.01\n")
+    (conf / "pipeline" / "mine.yaml").write_text(
+        f"defaults:\n  - /preset@stages.autoencoder: {preset_name}\n  - _self_\nname: mine\nstages: {{}}\n")
+    return conf
+
+
+def test_a_users_preset_with_a_name_of_its_own_extends_a_stored_one(tmp_path):
+    conf = users_conf(tmp_path, "my_autoencoder")
+    out = run_train("--config-dir", str(conf), "pipeline=mine", "--cfg", "job", cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "lr: 0.01" in out.stdout and "_target_: kdgat.stages.registry.Autoencoder" in out.stdout
+    typed = run_train("--config-dir", str(conf), "pipeline=mine", "pipeline.stages.autoencoder.lr=abc", "--cfg", "job",
+                      cwd=tmp_path, timeout=120)
+    assert typed.returncode == 2 and "could not be converted to Float" in typed.stderr
+
+
+@pytest.mark.parametrize("how", ["--config-dir", "-cd", "--config-dir=", "hydra.searchpath"])
+def test_a_users_preset_named_like_a_stored_one_is_refused_in_one_line(tmp_path, how):
+    conf = users_conf(tmp_path, "autoencoder")  # `defaults: [autoencoder]` in it: Hydra would recurse forever
+    args = {"--config-dir": ["--config-dir", str(conf)], "-cd": ["-cd", "conf"],
+            "--config-dir=": [f"--config-dir={conf}"], "hydra.searchpath": [f"hydra.searchpath=[file://{conf}]"]}[how]
+    out = run_train(*args, "pipeline=mine", "--cfg", "job", cwd=tmp_path, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"kdgat: error: {'conf' if how == '-cd' else conf}/preset/autoencoder.yaml has the name of kdgat's own "
+        "autoencoder preset, which Hydra would merge it into; give it a name of its own (e.g. my_autoencoder.yaml), "
+        "extend kdgat's with `defaults: [autoencoder, _self_]`, and pick it in a pipeline with "
+        "`- /preset@stages.autoencoder: my_autoencoder`"]
