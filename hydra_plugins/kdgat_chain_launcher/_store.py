@@ -23,8 +23,7 @@ def share_config_store(folder: Optional[Dict[str, Any]] = None) -> None:
         if isinstance(entry, dict):
             share_config_store(entry)
         elif type(entry) is ConfigNode:
-            folder[key] = SharedNode(name=entry.name, node=entry.node, group=entry.group, package=entry.package,
-                                     provider=entry.provider)
+            folder[key] = SharedNode(**vars(entry))
 
 
 def store_shared(name: str, node: Any, group: Optional[str] = None, provider: Optional[str] = None) -> None:
@@ -33,6 +32,4 @@ def store_shared(name: str, node: Any, group: Optional[str] = None, provider: Op
     folder = ConfigStore.instance().repo
     for part in group.split("/") if group else ():
         folder = folder[part]
-    entry = folder[f"{name}.yaml"]
-    folder[entry.name] = SharedNode(name=entry.name, node=entry.node, group=entry.group, package=entry.package,
-                                    provider=entry.provider)
+    folder[f"{name}.yaml"] = SharedNode(**vars(folder[f"{name}.yaml"]))

@@ -122,8 +122,8 @@ def _user_config_dirs(flags: list[str], overrides: list[str]) -> list[Path]:
                 value = OverridesParser.create().parse_overrides([arg])[0].value()
             except Exception:
                 continue  # Hydra says what is wrong with it
-            dirs += [str(v).removeprefix("file://") for v in value if not str(v).startswith("pkg://")] \
-                if isinstance(value, list) else []
+            if isinstance(value, list):
+                dirs += [str(v).removeprefix("file://") for v in value if not str(v).startswith("pkg://")]
     return [Path(os.path.expanduser(d)) for d in dirs if d]
 
 

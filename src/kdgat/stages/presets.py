@@ -66,6 +66,7 @@ def build_presets() -> list[dict[str, Any]]:
 
 def cache_key() -> str:
     """A digest of every source and library version the built presets depend on."""
+    import cloudpickle
     import hydra
     import omegaconf
 
@@ -77,15 +78,9 @@ def cache_key() -> str:
         digest.update(Path(module.__file__).read_bytes())
     hydra_zen = importlib.util.find_spec("hydra_zen")
     zen = os.stat(hydra_zen.origin) if hydra_zen and hydra_zen.origin else None
-    digest.update(repr((sys.version, hydra.__version__, omegaconf.__version__, _cloudpickle_version(),
+    digest.update(repr((sys.version, hydra.__version__, omegaconf.__version__, cloudpickle.__version__,
                         zen and (hydra_zen.origin, zen.st_size, zen.st_mtime_ns))).encode())
     return digest.hexdigest()[:20]
-
-
-def _cloudpickle_version() -> str:
-    import cloudpickle
-
-    return cloudpickle.__version__
 
 
 def _load(path: Path) -> list[dict[str, Any]] | None:
