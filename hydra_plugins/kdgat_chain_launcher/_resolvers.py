@@ -29,5 +29,3 @@ def _effective_resources(*, _parent_: Any, _root_: Any) -> Any:
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("kdgat_chain_mode", _mode, replace=True)
     OmegaConf.register_new_resolver("kdgat_chain.resources", _effective_resources, replace=True)
-
-

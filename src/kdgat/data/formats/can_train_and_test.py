@@ -17,6 +17,7 @@ writing functions only: sniffing stays light.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,8 +213,7 @@ def _pieces(ids, data) -> list:
     them (no copy), else PIECE_ROWS rows at a time."""
     lengths = [len(chunk) for chunk in ids.chunks]
     if lengths == [len(chunk) for chunk in data.chunks]:
-        starts = [sum(lengths[:i]) for i in range(len(lengths))]
-        return list(zip(starts, ids.chunks, data.chunks))
+        return list(zip(itertools.accumulate(lengths, initial=0), ids.chunks, data.chunks))
     return [(start, ids.slice(start, PIECE_ROWS).combine_chunks(), data.slice(start, PIECE_ROWS).combine_chunks())
             for start in range(0, len(ids), PIECE_ROWS)]
 
