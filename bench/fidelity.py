@@ -65,7 +65,7 @@ def metrics(work: Path, args: list[str]) -> dict[str, dict]:
     from kdgat import api, artifacts
 
     os.environ["KDGAT_DATA"] = str(work / "data")
-    cfg = api.compose(args)
+    cfg = api.compose(*args)
     return {name: json.loads(artifacts.stage_artifacts(cfg, name).metrics.read_text()) for name in cfg.pipeline.stages}
 
 

@@ -4,7 +4,7 @@
     metrics = api.run("pipeline=teacher", "train.max_epochs=1")          # python train.py ...
     manifest = api.submit("pipeline=teacher", "dataset=hcrl_sa")         # ... hydra/launcher=kdgat_chain
     api.submit("-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", dry_run=True)
-    cfg = api.compose("pipeline=student")                                # --cfg job --resolve
+    cfg = api.compose("pipeline=student", "dataset=hcrl_sa")             # --cfg job --resolve
 
 Every override means what it means on the command line (`pipeline=custom
 'pipeline.presets=[...]'` included); errors are raised (KdgatError, or the
@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kdgat.config import compose  # noqa: F401  (part of the API)
+
+def compose(*overrides: str, resolve: bool = True) -> Any:
+    """The job config `python train.py OVERRIDES` would run, composed without running anything (as
+    `--cfg job --resolve`): the overrides one argument each, like `run` and `submit`."""
+    from kdgat.config import compose as compose_config
+
+    if not all(isinstance(o, str) for o in overrides):
+        raise TypeError("api.compose takes each override as an argument of its own: "
+                        "api.compose(\"pipeline=student\", \"dataset=hcrl_sa\")")
+    return compose_config(list(overrides), resolve=resolve)
 
 
 def run(*overrides: str) -> dict[str, dict[str, Any]]:

@@ -3,9 +3,9 @@
 Each process is a fresh Python (the spawn start method: it inherits no torch
 threads or open files, and is handed only picklable data, never a lambda). It
 joins a group on this host through torch.distributed's env:// variables and
-runs the stage as a task of a multi-GPU SLURM stage job does:
-kdgat.task.run_stages with `stage` set (kdgat.distributed has the rules the
-ranks follow). Rank 0's log records come back through a queue to this
+runs the stage as a task of a multi-GPU SLURM stage job does: the caller's
+`run` (kdgat.task.run_stages) with `stage` set (kdgat.distributed has the
+rules the ranks follow). Rank 0's log records come back through a queue to this
 process's handlers (Hydra's console and job log); the other ranks log only
 errors. This process waits for all of them; a user error (KdgatError) in a
 rank is raised here with its one line.
@@ -19,7 +19,7 @@ import logging.handlers
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from kdgat import distributed
 from kdgat.errors import KdgatError
@@ -48,10 +48,12 @@ class _Job:
     hydra: dict | None  # what kdgat reads of Hydra's config, so that tracking tags and paths read the same
     port: int
     level: int
+    run: Callable[[Any], Any]  # what each rank runs with the config (kdgat.task.run_stages)
 
 
-def run_spawned(cfg: Any, name: str, n: int) -> dict[str, Any]:
-    """Train stage `name` with `n` spawned ranks; its metrics (rank 0 wrote them)."""
+def run_spawned(cfg: Any, name: str, n: int, run: Callable[[Any], Any]) -> dict[str, Any]:
+    """Train stage `name` with `n` spawned ranks, each calling `run` (a module-level function: it is pickled
+    by name) with the config; the stage's metrics (rank 0 wrote them)."""
     import torch.multiprocessing as mp
     from omegaconf import OmegaConf
 
@@ -60,7 +62,7 @@ def run_spawned(cfg: Any, name: str, n: int) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     config["stage"] = name
     job = _Job(config=config, hydra=_hydra_config(), port=distributed.free_port(),
-               level=logging.getLogger().getEffectiveLevel())
+               level=logging.getLogger().getEffectiveLevel(), run=run)
     context = mp.get_context("spawn")
     records, errors = context.Queue(), context.SimpleQueue()
     listener = logging.handlers.QueueListener(records, *logging.getLogger().handlers, respect_handler_level=True)
@@ -105,10 +107,8 @@ def _rank_main(rank: int, n: int, job: _Job, records: Any, errors: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
 
         HydraConfig.instance().cfg = OmegaConf.create(job.hydra)
-    from kdgat.task import run_stages
-
     try:
-        run_stages(OmegaConf.create(job.config))
+        job.run(OmegaConf.create(job.config))
     except KdgatError as err:
         errors.put(str(err))
         sys.exit(1)

@@ -11,17 +11,16 @@ plain file reading (no torch), so it stays fast and testable on made-up sweeps.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from kdgat.errors import KdgatError
+from kdgat.status import attempts_of, current_jobs, load_config
 
 METRICS = ("accuracy", "f1", "roc_auc")
 DONE = "done"
@@ -54,54 +53,9 @@ class Row:
         return self.state == DONE
 
 
-# ---------------------------------------------------------------- a chain's config
-
-def load_config(path: Path) -> Any:
-    """A chain's config: the launcher's (frozen, complete) or Hydra's own (unresolved: its paths pinned to
-    where the job ran, and a `presets` pipeline's stages filled in, as the job's own run did)."""
-    from omegaconf import OmegaConf
-
-    from kdgat.config import complete
-
-    cfg = OmegaConf.load(path)
-    if path.parent.name == ".hydra":
-        _pin_paths(cfg, path.parent / "hydra.yaml")
-        complete(cfg)
-    return cfg
-
-
-def _pin_paths(cfg: Any, hydra_yaml: Path) -> None:
-    """Hydra saves a job's config unresolved, and `paths.*` are relative to the directory the job ran in:
-    resolve them there, so that every artifact path computed from them is the one the job wrote."""
-    from omegaconf import OmegaConf
-
-    from kdgat.config import register_resolvers
-
-    register_resolvers()
-    ran_in = Path.cwd()
-    if hydra_yaml.is_file():
-        hydra = OmegaConf.load(hydra_yaml).hydra
-        ran_in = Path(hydra.runtime.output_dir if hydra.job.get("chdir") else hydra.runtime.cwd)
-    with _working_dir(ran_in if ran_in.is_dir() else Path.cwd()):
-        paths = OmegaConf.to_container(cfg.paths, resolve=True)
-    cfg.paths = {k: str(ran_in / v) if isinstance(v, str) else v for k, v in paths.items()}
-
-
-@contextlib.contextmanager
-def _working_dir(path: Path) -> Iterator[None]:
-    before = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def _launched(sweep: Path) -> tuple[dict[tuple[int, str], Any], Any]:
     """The launcher's record of each (job number, stage), and its backend, when the launcher made the sweep."""
     from kdgat.sweeps import has_manifest, load
-
-    from kdgat.status import attempts_of, current_jobs
 
     if not has_manifest(sweep):
         return {}, None

@@ -7,13 +7,15 @@ Everything here reads; `cancel` is the only thing that acts.
 
 from __future__ import annotations
 
-import math
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hydra_plugins.kdgat_chain_launcher import Attempt, Manifest, read_attempts, slurm_seconds
 from kdgat.errors import KdgatError
+from kdgat.suggest import with_margin
 
 FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
 SIGNALS = {9: "SIGKILL, as the out-of-memory killer sends: more memory?", 15: "SIGTERM", 6: "SIGABRT",
@@ -32,13 +34,9 @@ class Row:
 
 
 def suggestion(elapsed: str, used_mb: float | None) -> str:
-    """Requests for the next run: what was used with half again as margin, rounded up."""
-    out = []
-    secs = slurm_seconds(elapsed)
-    if secs is not None:
-        out.append(f"walltime={max(1, math.ceil(secs * 1.5 / 3600)):02d}:00:00")
-    if used_mb:
-        out.append(f"mem={max(1, math.ceil(used_mb * 1.5 / 1024))}G")
+    """Requests for the next run, as `kdgat status --suggest` would make them (`kdgat.suggest.with_margin`)."""
+    request = with_margin(used_mb, slurm_seconds(elapsed))
+    out = [f"{key}={request[key]}" for key in ("walltime", "mem") if key in request]
     return ("next time " + " ".join(out)) if out else ""
 
 
@@ -121,11 +119,51 @@ def describe(manifest: Manifest, infos: dict[str, Any], attempts: dict[int, list
     return rows
 
 
+def load_config(path: Path) -> Any:
+    """A chain's config: the launcher's (frozen, complete) or Hydra's own (unresolved: its paths pinned to
+    where the job ran, and a `presets` pipeline's stages filled in, as the job's own run did)."""
+    from omegaconf import OmegaConf
+
+    from kdgat.config import complete
+
+    cfg = OmegaConf.load(path)
+    if path.parent.name == ".hydra":
+        _pin_paths(cfg, path.parent / "hydra.yaml")
+        complete(cfg)
+    return cfg
+
+
+def _pin_paths(cfg: Any, hydra_yaml: Path) -> None:
+    """Hydra saves a job's config unresolved, and `paths.*` are relative to the directory the job ran in:
+    resolve them there, so that every artifact path computed from them is the one the job wrote."""
+    from omegaconf import OmegaConf
+
+    from kdgat.config import register_resolvers
+
+    register_resolvers()
+    ran_in = Path.cwd()
+    if hydra_yaml.is_file():
+        hydra = OmegaConf.load(hydra_yaml).hydra
+        ran_in = Path(hydra.runtime.output_dir if hydra.job.get("chdir") else hydra.runtime.cwd)
+    with _working_dir(ran_in if ran_in.is_dir() else Path.cwd()):
+        paths = OmegaConf.to_container(cfg.paths, resolve=True)
+    cfg.paths = {k: str(ran_in / v) if isinstance(v, str) else v for k, v in paths.items()}
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def stage_folder(manifest: Manifest, num: int, s: Any) -> Path | None:
     """Where a stage writes its artifacts: beside the marker the launcher recorded, else (its dataset was not
     there yet at submit, as a synthetic one made by its first stage) computed from the chain's frozen config."""
     from kdgat import artifacts
-    from kdgat.report import load_config
     from kdgat.sweeps import chain_configs
 
     if s.marker:

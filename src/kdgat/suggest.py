@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from hydra_plugins.kdgat_chain_launcher import format_memory, format_walltime, slurm_seconds
 from kdgat.errors import KdgatError
 
 MARGIN = 1.5  # half again what the stage used
 
 
+def with_margin(used_mb: float | None, used_seconds: float | None) -> dict[str, str]:
+    """The requests (`mem`, `walltime`) for a job that used this much: half again as margin, memory rounded up
+    to a whole G and walltime to a whole hour, in the forms sbatch reads. An unknown use (None or 0) asks nothing."""
+    request = {}
+    if used_mb:
+        request["mem"] = format_memory(max(1, math.ceil(used_mb * MARGIN / 1024)) * 1024)
+    if used_seconds:
+        request["walltime"] = format_walltime(max(1, math.ceil(used_seconds * MARGIN / 3600)) * 3600)
+    return request
+
+
 def suggestions(rows: list[Any]) -> dict[str, dict[str, str]]:
     """Per stage, from its completed jobs (`kdgat.status` rows with job infos): the largest use across
-    chains with the margin, memory rounded up to a whole G and walltime to a whole hour."""
-    from hydra_plugins.kdgat_chain_launcher import format_walltime, slurm_seconds
-
+    chains, with the margin of `with_margin`."""
     out: dict[str, dict[str, float]] = {}
     for stage, info in rows:
         if info.state != "COMPLETED":
@@ -30,11 +40,7 @@ def suggestions(rows: list[Any]) -> dict[str, dict[str, str]]:
         used["seconds"] = max(used["seconds"], float(slurm_seconds(info.elapsed) or 0))
     requests = {}
     for stage, used in out.items():
-        request = {}
-        if used["mem"]:
-            request["mem"] = f"{max(1, math.ceil(used['mem'] * MARGIN / 1024))}G"
-        if used["seconds"]:
-            request["walltime"] = format_walltime(max(1, math.ceil(used["seconds"] * MARGIN / 3600)) * 3600)
+        request = with_margin(used["mem"], used["seconds"])
         if request:
             requests[stage] = request
     return requests
@@ -49,13 +55,12 @@ def as_yaml(requests: dict[str, dict[str, str]], sweep: Path) -> str:
             f"# hour). Apply it: python train.py ... resources_file=<this file>\n{body}")
 
 
-def apply(cfg: Any) -> None:
+def apply(cfg: Any, command_path: Callable[[object], str]) -> None:
     """Fill each stage's unset per-stage request from the config's `resources_file`, then forget the file (the
-    frozen config of a launched chain holds the result, so its stage jobs never read the file again)."""
+    frozen config of a launched chain holds the result, so its stage jobs never read the file again).
+    `command_path` (kdgat.config's) makes the file's name absolute where the command was typed."""
     import yaml
     from omegaconf import OmegaConf, open_dict
-
-    from kdgat.config import command_path
 
     name = cfg.get("resources_file")
     if not name:

@@ -92,7 +92,7 @@ def _run_stages(cfg: Any) -> dict[str, dict]:
     for stage in stages:
         n = processes.wanted(cfg, stage.name)
         if n > 1 and not artifacts.stage_artifacts(cfg, stage.name).done():
-            metrics[stage.name] = processes.run_spawned(cfg, stage.name, n)
+            metrics[stage.name] = processes.run_spawned(cfg, stage.name, n, run_stages)
         else:
             metrics[stage.name] = run_stage(cfg, stage.name, data)
     return metrics

@@ -17,9 +17,15 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_compose_takes_custom_presets_as_the_command_line_does():
-    cfg = api.compose(["pipeline=custom", "pipeline.presets=[autoencoder,gat_normal,fusion]"])
+    cfg = api.compose("pipeline=custom", "pipeline.presets=[autoencoder,gat_normal,fusion]")
     assert list(cfg.pipeline.stages) == ["autoencoder", "gat_normal", "fusion"]
     assert list(cfg.pipeline.stages.fusion.needs) == ["autoencoder", "gat_normal"]
+
+
+def test_compose_takes_each_override_as_an_argument(workdir):
+    cfg = api.compose("pipeline=student", "dataset=hcrl_sa")
+    assert cfg.pipeline.name == "student" and cfg.dataset.name == "hcrl_sa"
+    assert list(cfg.pipeline.stages) == ["autoencoder", "distillation"]
 
 
 def test_a_dry_run_prints_the_plan_and_returns_nothing(workdir, capsys):

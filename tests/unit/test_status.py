@@ -50,7 +50,7 @@ def test_a_running_stage_shows_its_mlflow_run(tmp_path):
 
 
 def test_suggestion_rounds_up_with_margin():
-    assert suggestion("1-00:00:00", None) == "next time walltime=36:00:00"
+    assert suggestion("1-00:00:00", None) == "next time walltime=1-12:00:00"  # as --suggest writes it
     assert suggestion("", 1000.0) == "next time mem=2G"
 
 
