@@ -17,15 +17,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "_backend": ("ENDED_STATES", "Backend", "JobInfo", "make_backend"),
-    "_contract": ("MANIFEST", "STAGE_KEYS", "Attempt", "ChainRecord", "Manifest", "StageNode", "StageRecord",
-                  "StageState", "read_attempts", "read_manifest", "write_manifest"),
+    "_backend": ("ENDED_STATES", "Backend", "JobInfo"),
+    "_backends": ("make_backend",),
+    "_contract": ("MANIFEST", "STAGE_KEYS", "Attempt", "ChainRecord", "Manifest", "QueuedRecord", "StageNode",
+                  "StageRecord", "StageState", "read_attempts", "read_manifest", "write_attempt", "write_manifest",
+                  "write_outcome"),
     "_resolvers": ("register_resolvers",),
     "_store": ("SharedNode", "share_config_store"),
     "_errors": ("LaunchError", "PlanError", "exit_on_error"),
-    "_files": ("atomic_write", "file_lock", "replace_symlink"),
-    "_plan": ("Stage", "plan_stages"),
-    "_resources": ("FIELDS", "ResourceRequest", "Resources", "merge_resources"),
+    "_files": ("atomic_write", "file_lock", "replace_symlink", "unfinished_writes", "write_text_atomic"),
+    "_plan": ("Stage", "plan_stages", "stage_resources"),
+    "_resources": ("FIELDS", "ResourceRequest", "Resources", "resolve_request"),
     "_slurm_info": ("SlurmToolsMissing",),
     "_table": ("format_table",),
     "_units": ("format_memory", "format_walltime", "parse_count", "parse_memory", "parse_walltime",

@@ -4,16 +4,16 @@ The launcher plans (which stages, which resources, which go as arrays, what
 each waits on); a backend acts on the plan through four verbs, in the spirit
 of submitit's executors: `check` what it would refuse, `submit` with
 dependencies, `cancel`, and tell each job's `states`. Adding a backend is one
-class here and one line in `make_backend`.
+subclass in a module of its own, named in `_backends.BACKENDS`.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from hydra_plugins.kdgat_chain_launcher._contract import QueuedRecord
 from hydra_plugins.kdgat_chain_launcher._plan import Stage
 
-BACKENDS = ("slurm", "local")
 # Job states after which a job will never run again.
 ENDED_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
                 "DEADLINE", "PREEMPTED", "GONE"}
@@ -73,6 +73,7 @@ class Backend:
     cluster = ""
     writes = True  # False: nothing may be written or submitted (a dry run)
     guards = False  # True: it can run the retry guard of a chain (submit_guard)
+    arrays = False  # True: chains that line up go as job arrays (max_array_size tasks at most)
 
     def __init__(self, params: Mapping[str, Any], sweep_dir: Path) -> None:
         self.params = params
@@ -94,14 +95,23 @@ class Backend:
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobInfo]:
         raise NotImplementedError
 
-    def alive(self, queued: Mapping[str, Any]) -> bool:
-        """Whether a job recorded by some launch (`<marker>.queued`: job_id, sweep_dir, cluster) is still
-        queued or running here, so that a new launch may wait on it instead of submitting it again."""
+    def alive(self, queued: QueuedRecord) -> bool:
+        """Whether a job recorded by some launch (`<marker>.queued`) is still queued or running here, so
+        that a new launch may wait on it instead of submitting it again."""
         return False
 
-    def submit_guard(self, chain_dir: Path, number: int, jobs: Sequence[str], name: str) -> Optional[str]:
-        """A job that retries a chain's stages with more memory or time when they run out (_guard.py); None
-        where the backend has no such thing (this machine: nothing kills a stage for its memory here)."""
+    def submit_guard(self, guard: Callable[[], Any], chain_dir: Path, number: int, jobs: Sequence[str],
+                     name: str) -> Optional[str]:
+        """`guard` (a _guard.Guard: it retries a chain's stages with more memory or time when they ran out) as
+        a job that runs only if one of `jobs` ends badly; None where the backend has no such thing (this
+        machine: nothing kills a stage for its memory here)."""
+        return None
+
+    def max_array_size(self) -> int:
+        return 1
+
+    def cancel_command(self, job_ids: Sequence[str]) -> Optional[str]:
+        """The backend's own command that cancels these jobs, for people; None where `kdgat cancel` is the way."""
         return None
 
     def finish(self) -> Dict[str, Any]:
@@ -111,23 +121,3 @@ class Backend:
     def describe(self) -> str:
         """How the launcher's closing line names where the jobs went."""
         return self.cluster
-
-
-def make_backend(params: Mapping[str, Any], sweep_dir: Path, cluster: Optional[str] = None) -> Backend:
-    """The backend `hydra.launcher.cluster` names (a manifest's `cluster` for status and cancel)."""
-    cluster = cluster or params.get("cluster", "slurm")
-    if cluster not in BACKENDS:
-        from hydra_plugins.kdgat_chain_launcher._errors import PlanError
-
-        raise PlanError(f"hydra.launcher.cluster={cluster!r}; use {' or '.join(BACKENDS)}")
-    if params.get("dry_run"):
-        from hydra_plugins.kdgat_chain_launcher._dryrun import DryRunBackend
-
-        return DryRunBackend(params, sweep_dir)
-    if cluster == "local":
-        from hydra_plugins.kdgat_chain_launcher._local import LocalBackend
-
-        return LocalBackend(params, sweep_dir)
-    from hydra_plugins.kdgat_chain_launcher._slurm import SlurmBackend
-
-    return SlurmBackend(params, sweep_dir)

@@ -4,7 +4,6 @@ each stage; then, across a launch, which stages to submit, skip (done), attach t
 """
 
 import importlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -13,12 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydra_plugins.kdgat_chain_launcher._backend import Backend
-from hydra_plugins.kdgat_chain_launcher._contract import StageState
+from hydra_plugins.kdgat_chain_launcher._contract import SHOWN_RESOURCES, StageState, read_queued
 from hydra_plugins.kdgat_chain_launcher._errors import PlanError
 from hydra_plugins.kdgat_chain_launcher._plan import Stage, gpu_warnings, job_name, plan_stages, resume_actions
-from hydra_plugins.kdgat_chain_launcher._resources import merge_resources, parse_resources
+from hydra_plugins.kdgat_chain_launcher._resources import parse_resources
 
-QUEUED = ".queued"  # <marker>.queued: the job that will write the marker
 JOB_STAGE = "job"  # the one stage of an app without a pipeline node
 # Left for the job to resolve: Hydra fills them in when the job starts (its output folder, its log file).
 UNRESOLVED_HYDRA = ("runtime", "job_logging", "hydra_logging")
@@ -63,6 +61,7 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
         complete = _app_function(config.pipeline.get("complete"), "pipeline.complete")
         if complete is not None:
             _ask_app(num, complete, config)
+    shown = _shown_resources(config)
     try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
         _freeze(config)
     except Exception as err:
@@ -70,11 +69,15 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
     lookup = lambda key: OmegaConf.select(config, key, default=None)  # noqa: E731
     if "pipeline" not in config:
         stage = Stage(name=JOB_STAGE, needs=(), resources=parse_resources(
-            merge_resources([params.get("resources")]), "hydra.launcher.resources"))
+            params.get("resources") or {}, "hydra.launcher.resources"))
         return Chain(num=num, overrides=overrides, config=config, stages=[stage], pipeline=False,
                      names={JOB_STAGE: job_name(params.get("job_name", "{stage}"), JOB_STAGE, lookup)},
                      folder=sweep_dir / str(num), states={JOB_STAGE: StageState()})
     stages = plan_stages(config.pipeline, config.get("resources"))
+    with read_write(config):
+        for stage in stages:
+            if stage.name in shown:
+                shown[stage.name][SHOWN_RESOURCES] = stage.resources.as_request()
     state_of = _app_function(config.pipeline.get("stage_state"), "pipeline.stage_state")
     return Chain(num=num, overrides=overrides, config=config, stages=stages,
                  names={s.name: job_name(params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
@@ -89,11 +92,8 @@ def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
     rerun = {rerun} if isinstance(rerun, str) else set(rerun or [])
 
     def queued(marker: str) -> Optional[str]:
-        try:
-            record = json.loads(Path(marker + QUEUED).read_text())
-        except (OSError, ValueError):
-            return None
-        return record.get("job_id") if backend.alive(record) else None
+        record = read_queued(marker)
+        return record.job_id if record is not None and backend.alive(record) else None
 
     stale = {chain.marker(n) for chain in chains for n, state in chain.states.items() if state.stale}
     first_chain: Dict[str, int] = {}
@@ -109,6 +109,22 @@ def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
                     chain.actions[name] = ("shared", None)
                 else:
                     first_chain[marker] = chain.num
+
+
+def _shown_resources(config: DictConfig) -> Dict[str, Any]:
+    """The stage nodes that show the planner's request (`effective_resources`), that key emptied: the
+    planner fills it in after freezing, so a bad value is refused by the planner, in its words."""
+    stages = OmegaConf.select(config, "pipeline.stages", default=None)
+    if not OmegaConf.is_config(stages):
+        return {}
+    shown = {}
+    with read_write(stages):
+        for name in stages:
+            node = stages[name]
+            if OmegaConf.is_config(node) and SHOWN_RESOURCES in node:
+                node[SHOWN_RESOURCES] = None
+                shown[name] = node
+    return shown
 
 
 def _freeze(config: DictConfig) -> None:

@@ -32,7 +32,8 @@ from hydra_plugins.kdgat_chain_launcher._files import write_text_atomic
 from hydra_plugins.kdgat_chain_launcher._resources import ResourceRequest
 
 RESOURCE_LEVELS = ("default_resources", "pipeline_resources", "resources")
-STAGE_KEYS = ("needs", "uses_gpus", *RESOURCE_LEVELS, "effective_resources")
+SHOWN_RESOURCES = "effective_resources"  # the planner's result, for people; the launcher never reads it
+STAGE_KEYS = ("needs", "uses_gpus", *RESOURCE_LEVELS, SHOWN_RESOURCES)
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2
 
@@ -124,6 +125,33 @@ class Attempt:
     outcome: str = ""  # written by the guard into outcome-<number>.json: what became of this attempt
 
 
+@dataclass
+class QueuedRecord:
+    """`<marker>.queued`, beside a stage's completion marker: the job that will write the marker, so that
+    a later launch of the same stage waits on it (Backend.alive) instead of submitting it again."""
+
+    job_id: str
+    stage: str
+    sweep_dir: str
+    cluster: str  # the backend that runs it
+
+
+QUEUED = ".queued"
+
+
+def write_queued(marker: str, record: QueuedRecord) -> None:
+    write_text_atomic(Path(marker + QUEUED), json.dumps(dataclasses.asdict(record)) + "\n")
+
+
+def read_queued(marker: str) -> Optional[QueuedRecord]:
+    """The job recorded for a marker; None when there is none or it cannot be read."""
+    try:
+        raw = json.loads(Path(marker + QUEUED).read_text())
+        return QueuedRecord(raw["job_id"], raw.get("stage", ""), raw.get("sweep_dir", ""), raw.get("cluster", "slurm"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 RETRY_DIR = "retry"
 
 
@@ -144,7 +172,7 @@ def read_attempts(chain_dir: Path) -> List[Attempt]:
     """A chain's attempts in order, each with its guard's outcome when there is one; [] without retries."""
     attempts = []
     for path in sorted((Path(chain_dir) / RETRY_DIR).glob("attempt-*.json"), key=lambda p: int(p.stem[8:])):
-        attempt = Attempt(**json.loads(path.read_text()))
+        attempt = Attempt(**_known(Attempt, json.loads(path.read_text())))
         outcome = attempt_path(chain_dir, attempt.number, "outcome")
         if outcome.is_file():
             attempt.outcome = json.loads(outcome.read_text())["outcome"]
@@ -174,20 +202,28 @@ def write_manifest(manifest: Manifest) -> Path:
 
 
 def read_manifest(sweep_dir: Path) -> Manifest:
-    """The manifest of a sweep; one written by an older launcher (no version) is read as well."""
+    """The manifest of a sweep; one written by an older launcher (no version) is read as well, and keeps
+    its version number; a newer launcher's is refused rather than misread."""
     raw = json.loads((Path(sweep_dir) / MANIFEST).read_text())
     version = raw.get("version", 1)
     if version > MANIFEST_VERSION:
         raise ValueError(f"{Path(sweep_dir) / MANIFEST} is manifest version {version}; this launcher reads "
                          f"up to {MANIFEST_VERSION}: update kdgat_chain")
-    known = {f.name for f in dataclasses.fields(StageRecord)}
     chains = []
     for chain in raw.get("chains", []):
-        stages = [StageRecord(**{k: v for k, v in (_from_v1(s) if version == 1 else s).items() if k in known})
+        stages = [StageRecord(**_known(StageRecord, _from_v1(s) if version == 1 else s))
                   for s in chain.get("stages", [])]
-        chains.append(ChainRecord(num=chain["num"], overrides=list(chain.get("overrides", [])), stages=stages))
+        chains.append(ChainRecord(num=chain["num"], overrides=list(chain.get("overrides", [])), stages=stages,
+                                  guard=chain.get("guard", "")))
     return Manifest(sweep_dir=raw.get("sweep_dir", str(sweep_dir)), submitted=raw.get("submitted", ""),
-                    cluster=raw.get("cluster", "slurm"), chains=chains, submissions=raw.get("submissions", 0))
+                    cluster=raw.get("cluster", "slurm"), chains=chains, submissions=raw.get("submissions", 0),
+                    version=version)
+
+
+def _known(record: type, raw: Dict[str, Any]) -> Dict[str, Any]:
+    """The keys of a JSON record that `record` has: a key a newer launcher added is left, not refused."""
+    names = {f.name for f in dataclasses.fields(record)}
+    return {k: v for k, v in raw.items() if k in names}
 
 
 def _from_v1(stage: Dict[str, Any]) -> Dict[str, Any]:

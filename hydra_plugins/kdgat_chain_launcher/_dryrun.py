@@ -1,13 +1,22 @@
-"""The dry run: the SLURM plan and every sbatch script, each checked with `sbatch --test-only`;
-nothing submitted and nothing written."""
+"""Dry runs: the plan of a launch on SLURM (every sbatch script, each checked with `sbatch --test-only`) or
+on this machine (the order its jobs would run in); nothing submitted or run, and nothing written."""
 
 from typing import Any, Dict, List, Sequence
 
 from hydra_plugins.kdgat_chain_launcher._backend import Queued, Submission
-from hydra_plugins.kdgat_chain_launcher._slurm import SlurmBackend, test_only
+from hydra_plugins.kdgat_chain_launcher._local import LocalBackend
+from hydra_plugins.kdgat_chain_launcher._slurm import SlurmBackend, _would_never_run, test_only
 
 
-class DryRunBackend(SlurmBackend):
+def _placeholders(submission: Submission, log: str) -> List[Queued]:
+    """Ids (`<stage>`, `<stage>_<task>` in an array) that later jobs show as their dependencies."""
+    stage = submission.stage.name
+    if submission.array:
+        return [Queued(f"<{stage}>_{i}", log) for i in range(len(submission.tasks))]
+    return [Queued(f"<{stage}>", log)]
+
+
+class SlurmDryRun(SlurmBackend):
     writes = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -16,18 +25,16 @@ class DryRunBackend(SlurmBackend):
         self._guards: List[tuple] = []
 
     def check(self, submissions: Sequence[Submission]) -> List[str]:
-        return []  # each script's own verdict is printed with it
+        """sinfo's limits refuse a dry run as they would the launch; each script's --test-only verdict is
+        printed with it."""
+        return _would_never_run(self._limit_problems(submissions)[0])
 
     def submit(self, submission: Submission) -> List[Queued]:
-        """Placeholder ids (`<stage>`, `<stage>_<task>` in an array) that later scripts show as their
-        dependencies; the script is printed by `finish`, all checked at once."""
+        """The script is printed by `finish`, all checked at once."""
         self._scripts.append((submission, self.script(submission)))
-        stage, log = submission.stage.name, str(submission.folder / "%j_0_log.out")
-        if submission.array:
-            return [Queued(f"<{stage}>_{i}", log) for i in range(len(submission.tasks))]
-        return [Queued(f"<{stage}>", log)]
+        return _placeholders(submission, str(submission.folder / "%j_0_log.out"))
 
-    def submit_guard(self, chain_dir: Any, number: int, jobs: Sequence[str], name: str) -> str:
+    def submit_guard(self, guard: Any, chain_dir: Any, number: int, jobs: Sequence[str], name: str) -> str:
         self._guards.append((name, list(jobs)))
         return f"<guard_{name}>"
 
@@ -48,6 +55,29 @@ class DryRunBackend(SlurmBackend):
             print(f"kdgat_chain: and {len(self._guards)} retry guard jobs (one per chain: out of memory or time, "
                   f"retry policy {self.params.get('retry')})")
         print("kdgat_chain: dry run: nothing submitted, nothing written")
+        return {}
+
+    def describe(self) -> str:
+        return "nowhere (dry run)"
+
+
+class LocalDryRun(LocalBackend):
+    """What `hydra.launcher.cluster=local` would run, in order (a job another launch still runs is attached
+    to, as by the real launch, but not linked: nothing is written)."""
+
+    writes = False
+
+    def submit(self, submission: Submission) -> List[Queued]:
+        """Placeholder ids `<stage:job number>`: one per chain, as the local backend runs arrays as their tasks."""
+        queued = [Queued(f"<{submission.stage.name}:{t.chain}>", str(submission.folder / "log.out"))
+                  for t in submission.tasks]
+        self.queue += [{"job_id": q.job_id} for q in queued]
+        return queued
+
+    def finish(self) -> Dict[str, Any]:
+        print(f"kdgat_chain: would run {len(self.queue)} jobs on this machine, one at a time, each once the jobs "
+              "it depends on have completed")
+        print("kdgat_chain: dry run: nothing run, nothing written")
         return {}
 
     def describe(self) -> str:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -44,6 +45,14 @@ def atomic_write(path: "str | os.PathLike[str]", mode: str = "w") -> Iterator[IO
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def unfinished_writes(path: "str | os.PathLike[str]") -> "list[Path]":
+    """The temporary files that atomic_write(path) calls killed mid-write left beside `path`."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return [p for p in path.parent.glob(f".{glob_escape(path.name)}.*.tmp") if len(p.name) == len(path.name) + 14]
 
 
 def write_text_atomic(path: "str | os.PathLike[str]", text: str) -> None:

@@ -16,11 +16,18 @@ import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional
 
 from hydra_plugins.kdgat_chain_launcher._backend import ENDED_STATES
-from hydra_plugins.kdgat_chain_launcher._contract import Attempt, read_attempts, write_attempt, write_outcome
-from hydra_plugins.kdgat_chain_launcher._files import write_text_atomic
+from hydra_plugins.kdgat_chain_launcher._contract import (
+    Attempt,
+    QueuedRecord,
+    read_attempts,
+    write_attempt,
+    write_outcome,
+    write_queued,
+)
+from hydra_plugins.kdgat_chain_launcher._files import atomic_write
 from hydra_plugins.kdgat_chain_launcher._plan import Stage, forced_stages
 from hydra_plugins.kdgat_chain_launcher._resources import parse_resources
 from hydra_plugins.kdgat_chain_launcher._retry import bigger, classify, parse_policy, partition_of
@@ -48,19 +55,12 @@ class ChainPlan:
 def write_plan(chain_dir: Path, plan: ChainPlan) -> None:
     import cloudpickle
 
-    path = chain_dir / "retry" / PLAN
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
+    with atomic_write(chain_dir / "retry" / PLAN, "wb") as handle:
         cloudpickle.dump(plan, handle)
 
 
 def policy_of(plan_launcher: Mapping[str, Any], stage: Stage) -> Any:
     return parse_policy([plan_launcher.get("retry"), stage.resources.retry], f"pipeline.stages.{stage.name}.resources.retry")
-
-
-def guard_after(jobs: Sequence[str]) -> str:
-    """The guard's dependency: any one of its jobs ending badly."""
-    return "?".join(f"afternotok:{job}" for job in jobs)
 
 
 class Guard:
@@ -127,11 +127,12 @@ class Guard:
                                         tasks=dataclasses.replace(s, resources=resources).tasks)
             jobs[s.name], logs[s.name] = queued.job_id, queued.log
             if plan.markers.get(s.name):
-                write_text_atomic(Path(plan.markers[s.name] + ".queued"), _queued(queued.job_id, s.name, plan))
+                write_queued(plan.markers[s.name], QueuedRecord(queued.job_id, s.name, plan.sweep_dir, "slurm"))
         retries = dict(attempt.retries)
         retries[f"{stage.name}:{failure}"] = retries.get(f"{stage.name}:{failure}", 0) + 1
         new_jobs = [jobs[n] for n in again]
-        guard = backend.submit_guard(self.chain_dir, number, new_jobs, plan.names[stage.name])
+        guard = backend.submit_guard(Guard(str(self.chain_dir), number), self.chain_dir, number, new_jobs,
+                                     plan.names[stage.name])
         write_attempt(self.chain_dir, Attempt(number=number, jobs=jobs, logs=logs, requests=requests,
                                               retries=retries, guard=guard, cause=cause))
         return f"retried {cause}: jobs {' '.join(new_jobs)}, guard {guard}"
@@ -147,12 +148,6 @@ def _final_states(jobs: List[str], deadline_s: float = 180) -> Dict[str, Any]:
         if all(i.state in ENDED_STATES - {"GONE"} for i in infos.values()) or time.monotonic() > deadline:
             return infos
         time.sleep(5)
-
-
-def _queued(job_id: str, stage: str, plan: ChainPlan) -> str:
-    import json
-
-    return json.dumps({"job_id": job_id, "stage": stage, "sweep_dir": plan.sweep_dir, "cluster": "slurm"}) + "\n"
 
 
 def _read(path: str) -> str:

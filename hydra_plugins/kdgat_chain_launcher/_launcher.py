@@ -11,13 +11,13 @@ free a second after submitting a 30-hour chain.
 submitit is imported only inside the functions that submit; torch never.
 """
 
-import json
 import os
 import shlex
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -27,19 +27,22 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.kdgat_chain_launcher._arrays import StagePlan, Unit, plan_units
-from hydra_plugins.kdgat_chain_launcher._backend import Backend, Submission, Task, make_backend
-from hydra_plugins.kdgat_chain_launcher._chains import JOB_STAGE, QUEUED, Chain, note_shared, plan_chain, resume
+from hydra_plugins.kdgat_chain_launcher._backend import Backend, Submission, Task
+from hydra_plugins.kdgat_chain_launcher._backends import make_backend
+from hydra_plugins.kdgat_chain_launcher._chains import JOB_STAGE, Chain, note_shared, plan_chain, resume
 from hydra_plugins.kdgat_chain_launcher._contract import (
     Attempt,
     ChainRecord,
     Manifest,
+    QueuedRecord,
     StageRecord,
     write_attempt,
     write_manifest,
+    write_queued,
 )
 from hydra_plugins.kdgat_chain_launcher._errors import LaunchError, PlanError, report
 from hydra_plugins.kdgat_chain_launcher._files import file_lock, snapshot_code, write_text_atomic
-from hydra_plugins.kdgat_chain_launcher._guard import ChainPlan, policy_of, write_plan
+from hydra_plugins.kdgat_chain_launcher._guard import ChainPlan, Guard, policy_of, write_plan
 from hydra_plugins.kdgat_chain_launcher._job import StageJob
 from hydra_plugins.kdgat_chain_launcher._plan import Stage
 from hydra_plugins.kdgat_chain_launcher._slurm import request_key
@@ -145,7 +148,7 @@ class ChainLauncher(Launcher):
                                     params=request_key(s.resources, self.params, s.tasks))
                           for s in chain.stages if s.name in submit])
             arrayable.append(all(chain.actions[s.name][0] in ("submit", "done") for s in chain.stages))
-        enabled = bool(self.params.get("array", True)) and len(chains) > 1 and backend.cluster == "slurm"
+        enabled = bool(self.params.get("array", True)) and len(chains) > 1 and backend.arrays
         size = backend.max_array_size() if enabled else 1
         return plan_units(plans, arrayable, enabled, size)
 
@@ -194,9 +197,7 @@ class ChainLauncher(Launcher):
                     by_marker[marker] = job.job_id
                 if backend.writes:
                     if marker:
-                        write_text_atomic(Path(marker + QUEUED), json.dumps(
-                            {"job_id": job.job_id, "stage": sub.stage.name, "sweep_dir": str(sweep_dir),
-                             "cluster": backend.cluster}) + "\n")
+                        write_queued(marker, QueuedRecord(job.job_id, sub.stage.name, str(sweep_dir), backend.cluster))
                     if unit.array:  # the stage's folder shows its array's logs, as a single job's would
                         link = chain.stage_folder(sub.stage.name) / ".submitit"
                         link.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +225,8 @@ class ChainLauncher(Launcher):
                         markers={s.name: chain.marker(s.name) for s in mine},
                         folders={s.name: str(chain.stage_folder(s.name)) for s in mine}, launcher=self.params,
                         sweep_dir=str(sweep_dir), snapshot=str(backend.snapshot) if backend.snapshot else None))
-                chain.guard = backend.submit_guard(chain.folder, 1, list(jobs.values()), chain.names[mine[0].name])
+                chain.guard = backend.submit_guard(Guard(str(chain.folder), 1), chain.folder, 1, list(jobs.values()),
+                                                   chain.names[mine[0].name])
             except Exception as err:
                 raise LaunchError(f"job {chain.num}: {err}; {_cancel(backend, submitted)}") from None
             if chain.guard and backend.writes:
@@ -284,12 +286,10 @@ class ChainLauncher(Launcher):
         arrays = sorted({j.split("_")[0] for j in new if "_" in j})
         how = f" in {submissions} submissions ({len(arrays)} arrays)" if arrays else ""
         print(f"{PREFIX}: {len(new)} jobs submitted{how} to {backend.describe()}; manifest {path}")
-        if new and backend.cluster == "slurm":
-            singles = sorted(j for j in new if "_" not in j)
-            print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir} (or scancel "
-                  f"{' '.join([c.guard for c in chains if c.guard] + arrays + singles)}: the guards first)")
-        elif new:
-            print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir}")
+        if new:
+            own = backend.cancel_command([c.guard for c in chains if c.guard] + sorted(new, key=lambda j: "_" not in j))
+            print(f"{PREFIX}: to cancel them all: kdgat cancel {sweep_dir}" + (f" (or {own}: the guards first)" if own
+                                                                                 else ""))
 
     def _record(self, chain: Chain, stage: Stage, backend: Backend) -> StageRecord:
         action, _ = chain.actions[stage.name]
@@ -358,20 +358,10 @@ def _write_config(chain: Chain) -> Path:
     return path
 
 
-class _submit_lock:
+def _submit_lock(enabled: bool) -> Any:
     """One launch at a time per user on this machine, from deciding what to submit until it is queued:
     of two identical launches the second finds the first's jobs queued and attaches to them."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.lock = file_lock(Path(tempfile.gettempdir()) / f"{PREFIX}-{os.getuid()}.lock") if enabled else None
-
-    def __enter__(self) -> None:
-        if self.lock is not None:
-            self.lock.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.lock is not None:
-            self.lock.release()
+    return file_lock(Path(tempfile.gettempdir()) / f"{PREFIX}-{os.getuid()}.lock") if enabled else nullcontext()
 
 
 CONFIG_FLAGS = ("--config-dir", "-cd", "--config-name", "-cn", "--config-path", "-cp")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from hydra_plugins.kdgat_chain_launcher._backend import ENDED_STATES, Backend, JobInfo, Queued, Submission
+from hydra_plugins.kdgat_chain_launcher._contract import QueuedRecord
 from hydra_plugins.kdgat_chain_launcher._files import replace_symlink, write_text_atomic
 from hydra_plugins.kdgat_chain_launcher._units import format_walltime
 
@@ -59,7 +60,7 @@ class LocalBackend(Backend):
             if record is None or record["state"] in ENDED_STATES:
                 continue
             if _alive(record.get("scheduler")):
-                write_text_atomic(self.dir / f"{job_id}.cancel", "")
+                write_text_atomic(self._home(job_id) / f"{job_id}.cancel", "")
             else:
                 self._save(record, state="CANCELLED", reason="its launching command had ended")
 
@@ -80,12 +81,17 @@ class LocalBackend(Backend):
                                     record.get("signal"))
         return infos
 
-    def alive(self, queued: Mapping[str, Any]) -> bool:
-        if queued.get("cluster") != self.cluster or not queued.get("sweep_dir"):
+    def alive(self, queued: QueuedRecord) -> bool:
+        if queued.cluster != self.cluster or not queued.sweep_dir:
             return False
-        other = LocalBackend(self.params, Path(queued["sweep_dir"]))
-        info = other.states([queued["job_id"]])[queued["job_id"]]
-        return info.state not in ENDED_STATES
+        job_id = queued.job_id
+        record = Path(queued.sweep_dir) / STATE_DIR / f"{job_id}.json"
+        other = LocalBackend(self.params, Path(queued.sweep_dir))
+        if other.states([job_id])[job_id].state in ENDED_STATES:
+            return False
+        if self.writes and record.parent != self.dir:  # attached: its state read and cancelled from here too
+            replace_symlink(self.dir / record.name, record)
+        return True
 
     # ------------------------------------------------------------------ running the queue
 
@@ -161,13 +167,17 @@ class LocalBackend(Backend):
         """Update a job's record (only this command writes it) and its file, for other processes."""
         job.update(changes)
         public = {k: v for k, v in job.items() if k not in ("run", "walltime_s", "tasks")}
-        write_text_atomic(self.dir / f"{job['job_id']}.json", json.dumps(public, indent=1) + "\n")
+        write_text_atomic(self._home(job["job_id"]) / f"{job['job_id']}.json", json.dumps(public, indent=1) + "\n")
 
     def _load(self, job_id: str) -> Optional[Dict[str, Any]]:
         try:
             return json.loads((self.dir / f"{job_id}.json").read_text())
         except (OSError, ValueError):
             return None
+
+    def _home(self, job_id: str) -> Path:
+        """The state folder of the launch that runs a job: this one's, or (attached) another's."""
+        return (self.dir / f"{job_id}.json").resolve().parent
 
     def describe(self) -> str:
         return "this machine"

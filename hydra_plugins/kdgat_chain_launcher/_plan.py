@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS
+from hydra_plugins.kdgat_chain_launcher._contract import RESOURCE_LEVELS, SHOWN_RESOURCES, STAGE_KEYS
 from hydra_plugins.kdgat_chain_launcher._errors import PlanError
-from hydra_plugins.kdgat_chain_launcher._resources import Resources, merge_resources, parse_resources
+from hydra_plugins.kdgat_chain_launcher._resources import Resources, resolve_request
 from hydra_plugins.kdgat_chain_launcher._units import format_walltime
 
+PLANNED_KEYS = tuple(key for key in STAGE_KEYS if key != SHOWN_RESOURCES)
 STAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ALL_GPUS = "all"
 
@@ -31,10 +32,11 @@ class Stage:
         return max(1, self.resources.gpus) if self.uses_gpus == ALL_GPUS else 1
 
 
-def stage_levels(node: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]]) -> List[Any]:
-    """A stage node's resource levels in precedence order, the global one third."""
-    default, pipeline, own = (node.get(key) for key in RESOURCE_LEVELS)
-    return [default, pipeline, global_resources, own]
+def stage_resources(name: str, node: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]]) -> Resources:
+    """A stage's request: its node's resource levels and the global one (third) in precedence order,
+    merged and checked (resolve_request). Planning and `--cfg job --resolve` both show this."""
+    default, pipeline, own = ((f"pipeline.stages.{name}.{key}", node.get(key)) for key in RESOURCE_LEVELS)
+    return resolve_request([default, pipeline, ("resources", global_resources), own])
 
 
 def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[str, Any]] = None) -> List[Stage]:
@@ -43,8 +45,8 @@ def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[
     Stages keep the order they are written in wherever their needs allow, so
     a plan reads like its config. Config nodes are read as plain containers (??? stays "???").
     """
-    pipeline, global_resources = _plain(pipeline), _plain(global_resources)
-    stages = pipeline.get("stages") or {}
+    global_resources = _plain(global_resources)
+    stages = {name: _planned_keys(node) for name, node in (pipeline.get("stages") or {}).items()}
     if not stages:
         raise PlanError("the pipeline has no stages")
     for name, node in stages.items():
@@ -77,8 +79,7 @@ def plan_stages(pipeline: Mapping[str, Any], global_resources: Optional[Mapping[
         Stage(
             name=name,
             needs=tuple(stages[name].get("needs") or ()),
-            resources=parse_resources(merge_resources(stage_levels(stages[name], global_resources)),
-                                      f"pipeline.stages.{name}.resources"),
+            resources=stage_resources(name, stages[name], global_resources),
             uses_gpus=stages[name].get("uses_gpus"),
         )
         for name in ordered
@@ -89,6 +90,12 @@ def _plain(node: Any) -> Any:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _planned_keys(node: Any) -> Dict[str, Any]:
+    """The keys of a stage node the planner reads, as plain values: not `effective_resources`, which shows
+    the planner's own result (and, as a resolver, would refuse a bad value in OmegaConf's words)."""
+    return {key: _plain(node[key]) for key in PLANNED_KEYS if key in node}
 
 
 _FIELD = re.compile(r"\{([^{}]+)\}")

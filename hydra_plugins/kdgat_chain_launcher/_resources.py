@@ -31,6 +31,7 @@ class Field:
     sbatch: Callable[[Any, Mapping[str, Any]], Dict[str, Any]]  # planner's value, launcher settings -> submitit's
     doc: str
     required: bool = True  # False: null is a value (use the launcher's)
+    show: Callable[[Any], Any] = lambda value: value  # planner's value -> the user's form (check reads it back)
 
 
 def _count(minimum: int) -> Callable[[Any, str], int]:
@@ -58,8 +59,9 @@ def _partition_line(partition: Optional[str], launcher: Mapping[str, Any]) -> Di
 FIELDS: Tuple[Field, ...] = (
     # Whole minutes, rounded up: submitit also reads `time` to tell a timeout from a preemption.
     Field("walltime", parse_walltime, lambda s, _: {"time": -(-s // 60)},
-          f"{WALLTIME_FORMS}, always a quoted string in YAML"),
-    Field("mem", parse_memory, lambda mb, _: {"mem": format_memory(mb)}, "with a unit: 96G or 96000M"),
+          f"{WALLTIME_FORMS}, always a quoted string in YAML", show=format_walltime),
+    Field("mem", parse_memory, lambda mb, _: {"mem": format_memory(mb)}, "with a unit: 96G or 96000M",
+          show=format_memory),
     Field("cpus", _count(1), lambda n, _: {"cpus_per_task": n}, "whole number >= 1"),
     Field("gpus", _count(0), _gres, "whole number >= 0; 0 is a CPU-only job"),
     Field("partition", _partition, _partition_line, "a SLURM partition; null: the launcher's", required=False),
@@ -69,6 +71,7 @@ NAMES = tuple(f.name for f in FIELDS)
 # Settings that are mappings, merged key by key across the levels: any other sbatch option (e.g.
 # {constraint: a100}) and the retry policy (_retry.py).
 MAPPINGS = ("sbatch", "retry")
+_MAPPING_EXAMPLES = {"sbatch": "{constraint: a100}", "retry": "{oom: 2}"}
 
 
 @dataclass
@@ -120,8 +123,8 @@ class Resources:
 
     def as_request(self) -> Dict[str, Any]:
         """The request as a user writes it (parse_resources reads it back)."""
-        return {"walltime": self.walltime, "mem": self.mem, "cpus": self.cpus, "gpus": self.gpus,
-                "partition": self.partition, "sbatch": dict(self.sbatch), "retry": dict(self.retry)}
+        return {**{f.name: f.show(self.values[f.name]) for f in FIELDS}, "sbatch": dict(self.sbatch),
+                "retry": dict(self.retry)}
 
     def sbatch_parameters(self, launcher: Mapping[str, Any]) -> Dict[str, Any]:
         """Every field's submitit parameters (each field reaches the job's #SBATCH lines)."""
@@ -131,34 +134,39 @@ class Resources:
         return out
 
 
-def merge_resources(levels: Sequence[Optional[Mapping[str, Any]]]) -> Dict[str, Any]:
-    """A stage's request from its levels, lowest first: the stage's default < the pipeline's default for
-    the stage < the global `resources.*` < `pipeline.stages.<name>.resources.*`.
+def resolve_request(levels: Sequence[Tuple[str, Optional[Mapping[str, Any]]]]) -> Resources:
+    """A stage job's request from its levels, lowest first, each given with the config key it is read from:
+    the stage's default < the pipeline's default for the stage < the global `resources.*` <
+    `pipeline.stages.<name>.resources.*`.
 
     The one place of the precedence rule. A field a level leaves out or unset (`???`) falls through to
-    the level below; a `null` is a value (no partition: the launcher's). `sbatch` options merge key by key.
+    the level below; a `null` is a value (no partition: the launcher's). `sbatch` and `retry` merge key by
+    key. A key that is no resource is refused, and a bad value is named by the key of the level that gave it.
     """
-    merged: Dict[str, Any] = {}
+    chosen: Dict[str, Tuple[str, Any]] = {}
     mappings: Dict[str, Dict[str, Any]] = {name: {} for name in MAPPINGS}
-    for level in levels:
+    for where, level in levels:
         for key, value in (level or {}).items():
             if key in MAPPINGS:
+                if not isinstance(value or {}, Mapping):
+                    raise PlanError(f"{where}.{key} must be a mapping, such as {_MAPPING_EXAMPLES[key]}")
                 mappings[key].update({k: v for k, v in (value or {}).items() if v != UNSET})
-            elif key in NAMES and value != UNSET:
-                merged[key] = value
+            elif key in NAMES:
+                if value != UNSET:
+                    chosen[key] = (where, value)
+            else:
+                raise PlanError(f"{where}.{key} is not a resource; use {', '.join(NAMES + MAPPINGS)}")
+    last = levels[-1][0] if levels else "resources"
+    missing = [f.name for f in FIELDS if f.required and chosen.get(f.name, (last, None))[1] is None]
+    if missing:
+        raise PlanError(f"{last} has no {', '.join(missing)}")
+    values = {}
     for f in FIELDS:
-        if not f.required:
-            merged.setdefault(f.name, None)
-    return {**merged, **mappings}
+        where, value = chosen.get(f.name, (last, None))
+        values[f.name] = f.check(value, f"{where}.{f.name}")
+    return Resources(values, mappings["sbatch"], mappings["retry"])
 
 
 def parse_resources(node: Mapping[str, Any], where: str) -> Resources:
-    """A merged request, every field checked; a bad value names its key and what is allowed."""
-    missing = [f.name for f in FIELDS if f.required and node.get(f.name) is None]
-    if missing:
-        raise PlanError(f"{where} has no {', '.join(missing)}")
-    for name, example in (("sbatch", "{constraint: a100}"), ("retry", "{oom: 2}")):
-        if not isinstance(node.get(name) or {}, Mapping):
-            raise PlanError(f"{where}.{name} must be a mapping, such as {example}")
-    return Resources({f.name: f.check(node.get(f.name), f"{where}.{f.name}") for f in FIELDS},
-                     dict(node.get("sbatch") or {}), dict(node.get("retry") or {}))
+    """One complete request (a launcher setting, or an attempt's request read back), every field checked."""
+    return resolve_request([(where, node)])

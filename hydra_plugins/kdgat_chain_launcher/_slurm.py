@@ -12,11 +12,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hydra_plugins.kdgat_chain_launcher import _slurm_info
 from hydra_plugins.kdgat_chain_launcher._arrays import frozen
 from hydra_plugins.kdgat_chain_launcher._backend import Backend, JobInfo, Queued, Submission
+from hydra_plugins.kdgat_chain_launcher._contract import QueuedRecord
 from hydra_plugins.kdgat_chain_launcher._plan import limit_problem
 from hydra_plugins.kdgat_chain_launcher._resources import Resources
 
@@ -58,6 +59,7 @@ def comment(text: str) -> str:
 class SlurmBackend(Backend):
     cluster = "slurm"
     guards = True
+    arrays = True
 
     def __init__(self, params: Mapping[str, Any], sweep_dir: Path) -> None:
         super().__init__(params, sweep_dir)
@@ -118,25 +120,30 @@ class SlurmBackend(Backend):
         if shutil.which("sbatch") is None:
             return ["sbatch is not on PATH, so this machine cannot submit to SLURM; run the stages here with "
                     "hydra.launcher.cluster=local, or preview with hydra.launcher.dry_run=true"]
-        known = _slurm_info.partitions()
-        problems: Dict[str, List[str]] = {}
-        distinct: Dict[Any, Submission] = {}
-        for sub in submissions:
-            res = sub.stage.resources
-            problem = limit_problem(res, res.partition or self.params.get("partition"), known)
-            jobs = [str(t.chain) for t in sub.tasks]
-            if problem:
-                problems.setdefault(f"stage {sub.stage.name}: {problem}", []).extend(jobs)
-            else:
-                distinct.setdefault(request_key(res, self.params, sub.stage.tasks), sub)
-        subs = list(distinct.values())
-        for sub, verdict in zip(subs, test_only([self.script(s) for s in subs])):
+        problems, fitting = self._limit_problems(submissions)
+        distinct = list({request_key(s.stage.resources, self.params, s.stage.tasks): s for s in fitting}.values())
+        for sub, verdict in zip(distinct, test_only([self.script(s) for s in distinct])):
             if verdict.startswith("REFUSED"):
                 res = sub.stage.resources
                 text = (f"stage {sub.stage.name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem "
                         f"{res.mem}, cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})")
                 problems.setdefault(text, []).extend(str(t.chain) for t in sub.tasks)
-        return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
+        return _would_never_run(problems)
+
+    def _limit_problems(self, submissions: Sequence[Submission]) -> Tuple[Dict[str, List[str]], List[Submission]]:
+        """Requests over what sinfo says a partition's largest node and time limit allow (problem -> job
+        numbers), and the submissions within them."""
+        known = _slurm_info.partitions()
+        problems: Dict[str, List[str]] = {}
+        fitting = []
+        for sub in submissions:
+            res = sub.stage.resources
+            problem = limit_problem(res, res.partition or self.params.get("partition"), known)
+            if problem:
+                problems.setdefault(f"stage {sub.stage.name}: {problem}", []).extend(str(t.chain) for t in sub.tasks)
+            else:
+                fitting.append(sub)
+        return problems, fitting
 
     def submit(self, submission: Submission) -> List[Queued]:
         executor = self._executor(submission.folder)
@@ -163,20 +170,20 @@ class SlurmBackend(Backend):
             raise RuntimeError(f"sbatch refused stage {stage}: {_reason(err)}") from err
         return Queued(submitted.job_id, str(submitted.paths.stdout), str(submitted.paths.submission_file))
 
-    def submit_guard(self, chain_dir: Path, number: int, jobs: Sequence[str], name: str) -> str:
-        """The guard of attempt `number` of a chain: runs only if one of `jobs` ends badly (_guard.py)."""
-        from hydra_plugins.kdgat_chain_launcher._guard import Guard, guard_after
-        from hydra_plugins.kdgat_chain_launcher._resources import merge_resources, parse_resources
+    def submit_guard(self, guard: Any, chain_dir: Path, number: int, jobs: Sequence[str], name: str) -> str:
+        """The guard of attempt `number` of a chain: it waits on any one of `jobs` ending badly."""
+        from hydra_plugins.kdgat_chain_launcher._resources import parse_resources
 
-        resources = parse_resources(merge_resources([self.params.get("guard_resources")]), "hydra.launcher.guard_resources")
+        resources = parse_resources(self.params.get("guard_resources") or {}, "hydra.launcher.guard_resources")
         params = sbatch_parameters(resources, self.params, f"guard_{name}", [])
         extra = {k: v for k, v in params.get("additional_parameters", {}).items() if k != "hold"}  # it waits anyway
-        params["additional_parameters"] = {**extra, "dependency": guard_after(jobs), "kill-on-invalid-dep": "yes"}
+        after_any_failure = "?".join(f"afternotok:{job}" for job in jobs)
+        params["additional_parameters"] = {**extra, "dependency": after_any_failure, "kill-on-invalid-dep": "yes"}
         executor = self._executor(Path(chain_dir) / "retry" / f"guard-{number}")
         executor.update_parameters(setup=self.setup_lines([f"{PREFIX}: guard of attempt {number} of {chain_dir}"]),
                                    **params)
         try:
-            return executor.submit(Guard(str(chain_dir), number)).job_id
+            return executor.submit(guard).job_id
         except Exception as err:
             raise RuntimeError(f"sbatch refused the retry guard: {_reason(err)}") from err
 
@@ -198,15 +205,23 @@ class SlurmBackend(Backend):
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobInfo]:
         return _slurm_info.job_states(job_ids)
 
-    def alive(self, queued: Mapping[str, Any]) -> bool:
-        if queued.get("cluster", "slurm") != self.cluster or shutil.which("squeue") is None:
+    def alive(self, queued: QueuedRecord) -> bool:
+        if queued.cluster != self.cluster or shutil.which("squeue") is None:
             return False
         if self._live is None:  # one squeue per launch
             self._live = _slurm_info.live_jobs()
-        return queued.get("job_id") in self._live
+        return queued.job_id in self._live
 
     def max_array_size(self) -> int:
         return int(self.params.get("max_array_size") or _slurm_info.max_array_size())
+
+    def cancel_command(self, job_ids: Sequence[str]) -> Optional[str]:
+        """scancel of whole arrays (not their tasks one by one)."""
+        return "scancel " + " ".join(dict.fromkeys(j.split("_")[0] for j in job_ids))
+
+
+def _would_never_run(problems: Mapping[str, List[str]]) -> List[str]:
+    return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
 
 
 def request_key(resources: Resources, launcher: Mapping[str, Any], tasks: int = 1) -> Any:

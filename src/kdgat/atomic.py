@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import filelock
 
-from hydra_plugins.kdgat_chain_launcher import atomic_write, file_lock
+from hydra_plugins.kdgat_chain_launcher import atomic_write, file_lock, write_text_atomic  # noqa: F401 (kdgat's too)
 from kdgat.errors import KdgatError
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
@@ -26,11 +26,6 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_write(path, "wb") as f:
         f.write(data)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(text)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:

@@ -73,7 +73,7 @@ def complete(cfg) -> None:
     from kdgat.suggest import apply
 
     complete_presets(cfg)
-    apply(cfg)
+    apply(cfg, command_path)
 
 
 def prepare_overrides(args: list[str]) -> list[str]:
@@ -129,8 +129,10 @@ def _user_config_dirs(flags: list[str], overrides: list[str]) -> list[Path]:
 
 def user_error(err: Exception) -> str | None:
     """One line for what Hydra refuses in a command line (an unknown pipeline or dataset, an override it cannot
-    read or apply), naming what exists in Hydra's own search path; None for anything else (a bug)."""
+    read or apply, a value a resolver refuses), naming what exists in Hydra's own search path; None for
+    anything else (a bug)."""
     from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import InterpolationResolutionError
 
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options is not None:
         group, _, name = err.missing_cfg_file.rpartition("/")
@@ -140,6 +142,8 @@ def user_error(err: Exception) -> str | None:
         return (f"cannot read the override {err.override!r} ({str(err).splitlines()[0].strip()}); quote a value "
                 "that holds spaces, newlines or characters such as $ ( ) ; ` as key='value' (see Hydra's override "
                 "grammar)")
+    if isinstance(err, InterpolationResolutionError):  # `--cfg job --resolve`: a resolver refused a value
+        return str(err).splitlines()[0].split(" raised while resolving interpolation: ", 1)[-1]
     if isinstance(err, CompactHydraException):
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         cause = str(err.__cause__ or "").strip().splitlines()  # OmegaConf's why, e.g. a value of the wrong type

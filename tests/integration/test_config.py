@@ -75,7 +75,7 @@ def test_precedence_builtin_pipeline_global_stage():
 
 
 def test_integer_walltime_override_is_refused():
-    cfg = compose("pipeline.stages.autoencoder.resources.walltime=36000")
+    cfg = compose("pipeline.stages.autoencoder.resources.walltime=36000", resolve=False)
     with pytest.raises(PlanError, match="quote it"):
         plan_stages(*pipeline_of(cfg))
 

@@ -34,7 +34,7 @@ def test_stage_dir_is_dataset_stage_fingerprint(data_root, tmp_path):
 def test_fingerprint_ignores_resources_paths_and_device(data_root, tmp_path):
     base = cfg_for(data_root, tmp_path)
     other = compose(f"paths.data={data_root}", f"paths.artifacts={tmp_path}/elsewhere", "resources.mem=1G",
-                    "pipeline.stages.fusion.resources.walltime=5", "train.device=cpu", "train.slow_epoch_s=3")
+                    "pipeline.stages.fusion.resources.walltime='5'", "train.device=cpu", "train.slow_epoch_s=3")
     for stage in ("autoencoder", "curriculum", "fusion"):
         assert fp(base, stage) == fp(other, stage)
 

@@ -6,11 +6,11 @@ from hydra_plugins.kdgat_chain_launcher import (
     PlanError,
     format_memory,
     format_walltime,
-    merge_resources,
     parse_count,
     parse_memory,
     parse_walltime,
     plan_stages,
+    resolve_request,
     slurm_megabytes,
     slurm_seconds,
 )
@@ -143,6 +143,7 @@ def test_a_partition_limit_under_an_hour_is_read_from_sinfo_and_checked():
 @pytest.mark.parametrize("text, seconds", [
     ("30:00", 1800), ("1:00:00", 3600), ("12:30:05", 45005), ("7-00:00:00", 7 * 86400), ("00:01:23.456", 83),
     ("UNLIMITED", None), ("infinite", None), ("Partition_Limit", None), ("", None), ("junk", None), ("45", 2700),
+    ("2-12", 2 * 86400 + 12 * 3600), ("1-02:30", 86400 + 2 * 3600 + 30 * 60), ("1-", None), ("1:2:3:4", None),
 ])
 def test_slurm_durations_are_read_in_every_form_slurm_prints(text, seconds):
     assert slurm_seconds(text) == seconds
@@ -169,28 +170,56 @@ def test_memory_is_formatted_as_sbatch_reads_it():
 
 # ---------------------------------------------------------------------- resource precedence
 
+def _levels(*levels):
+    return [(f"level{i}", level) for i, level in enumerate(levels)]
+
+
 def test_each_level_wins_over_the_ones_below_field_by_field():
     """The stage's default < the pipeline's default for it < the global override < the per-stage override."""
     unset = {"walltime": "???", "mem": "???", "cpus": "???", "gpus": "???", "partition": "???"}
-    levels = [{"walltime": "08:00:00", "mem": "96G", "cpus": 16, "gpus": 1, "partition": None},
-              {"walltime": "06:00:00", "mem": "64G"},
-              {**unset, "mem": "200G", "cpus": 4},
-              {**unset, "cpus": 2, "sbatch": {"constraint": "a100"}}]
-    assert merge_resources(levels) == {"walltime": "06:00:00", "mem": "200G", "cpus": 2, "gpus": 1,
-                                       "partition": None, "sbatch": {"constraint": "a100"}, "retry": {}}
-    assert merge_resources(levels[:2])["mem"] == "64G"
-    assert merge_resources([levels[0], None, None, None])["walltime"] == "08:00:00"
+    levels = _levels({"walltime": "08:00:00", "mem": "96G", "cpus": 16, "gpus": 1, "partition": None},
+                     {"walltime": "06:00:00", "mem": "64G"},
+                     {**unset, "mem": "200G", "cpus": 4},
+                     {**unset, "cpus": 2, "sbatch": {"constraint": "a100"}})
+    assert resolve_request(levels).as_request() == {
+        "walltime": "06:00:00", "mem": "200G", "cpus": 2, "gpus": 1, "partition": None,
+        "sbatch": {"constraint": "a100"}, "retry": {}}
+    assert resolve_request(levels[:2]).mem == "64G"
+    assert resolve_request([levels[0], ("b", None), ("c", None), ("d", None)]).walltime == "08:00:00"
 
 
 def test_null_is_a_value_and_only_unset_falls_through():
     """OmegaConf's ??? falls through to the level below; a null is kept (no partition: the launcher's)."""
-    merged = merge_resources([{"partition": "gpu", "walltime": "1"}, {"partition": None, "walltime": "???"}])
-    assert merged["partition"] is None and merged["walltime"] == "1"
+    full = {"walltime": "1", "mem": "1G", "cpus": 1, "gpus": 0}
+    res = resolve_request(_levels({**full, "partition": "gpu"}, {"partition": None, "walltime": "???"}))
+    assert res.partition is None and res.walltime == "00:01:00"
 
 
 def test_sbatch_options_merge_key_by_key():
-    merged = merge_resources([{"sbatch": {"exclude": "n1", "constraint": "v100"}}, {"sbatch": {"constraint": "a100"}}])
-    assert merged["sbatch"] == {"exclude": "n1", "constraint": "a100"}
+    full = {"walltime": "1", "mem": "1G", "cpus": 1, "gpus": 0}
+    res = resolve_request(_levels({**full, "sbatch": {"exclude": "n1", "constraint": "v100"}},
+                                  {"sbatch": {"constraint": "a100"}}))
+    assert res.sbatch == {"exclude": "n1", "constraint": "a100"}
+
+
+def test_a_bad_value_is_named_by_the_level_that_gave_it():
+    """A global `resources.walltime=10:00` is refused as that key, not as a stage's."""
+    node = {"default_resources": _res(), "resources": {"walltime": "???"}}
+    with pytest.raises(PlanError, match=r"^resources\.walltime='10:00' is not a walltime"):
+        plan_stages({"stages": {"a": node}}, {"walltime": "10:00"})
+    with pytest.raises(PlanError, match=r"^pipeline\.stages\.a\.pipeline_resources\.mem='lots' is not a memory"):
+        plan_stages({"stages": {"a": {**node, "pipeline_resources": {"mem": "lots"}}}}, None)
+
+
+def test_a_key_that_is_no_resource_is_refused_at_every_level():
+    """A typo such as `memm` is refused, naming its level, instead of being dropped."""
+    node = {"default_resources": _res()}
+    for stage, global_resources, where in (
+            ({**node, "pipeline_resources": {"memm": "1G"}}, None, "pipeline.stages.a.pipeline_resources.memm"),
+            ({**node, "default_resources": {**_res(), "gpu": 1}}, None, "pipeline.stages.a.default_resources.gpu"),
+            (node, {"time": "10:00:00"}, "resources.time")):
+        with pytest.raises(PlanError, match=rf"^{where} is not a resource; use walltime, mem, cpus"):
+            plan_stages({"stages": {"a": stage}}, global_resources)
 
 
 def test_plan_stages_merges_the_levels_and_the_global_node():

@@ -22,11 +22,13 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra_plugins.kdgat_chain_launcher import atomic_write, unfinished_writes
 from kdgat.atomic import sha256_file
 from kdgat.data.distributions import DISTRIBUTIONS, TRAIN_FRACTION, Plan, plan_import
 from kdgat.data.distributions.plan import visible
@@ -85,7 +87,7 @@ def _check_folder(folder: Path, plan: Plan) -> None:
 
 def _carry_out(plan: Plan, folder: Path) -> Imported:
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.rglob(TEMP_PREFIX + "*"):  # left by an import that was killed
+    for stale in [*folder.rglob(TEMP_PREFIX + "*"), *_unfinished_writes(folder, plan)]:  # an import was killed
         shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()
     old = read_record(folder) or {}
     previous = old.get("files", {})
@@ -187,6 +189,12 @@ def _link_in_place(source: Path, dest: Path) -> str | None:
     return HARD if dest.exists() and os.path.samefile(dest, source) else None
 
 
+def _unfinished_writes(folder: Path, plan: Plan) -> list[Path]:
+    """What writes of split parts killed mid-way left beside them."""
+    return [stale for split in plan.splits for name in (split.train, split.test)
+            for stale in unfinished_writes(folder / name)]
+
+
 def _link(source: Path, dest: Path) -> tuple[str, bool]:
     """(kind of link, whether anything changed): a link already in place is kept as it is."""
     how = _link_in_place(source, dest)
@@ -194,47 +202,58 @@ def _link(source: Path, dest: Path) -> tuple[str, bool]:
         return how, False
     source = source.resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    temporary = dest.with_name(TEMP_PREFIX + dest.name)
+    work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=dest.parent))  # a name no other import uses
     try:
-        os.link(source, temporary)
-        how = HARD
-    except OSError:  # another filesystem, or one without hard links
-        os.symlink(source, temporary)
-        how = SYMBOLIC
-    os.replace(temporary, dest)
+        temporary = work / dest.name
+        try:
+            os.link(source, temporary)
+            how = HARD
+        except OSError:  # another filesystem, or one without hard links
+            os.symlink(source, temporary)
+            how = SYMBOLIC
+        os.replace(temporary, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return how, True
 
 
-def _place(dest: Path, write: Callable[[Any, Any], None]) -> tuple[str, bool]:
-    """Write a file through ``write(file, digest)``; (its sha256, whether it changed anything)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    temporary = dest.with_name(TEMP_PREFIX + dest.name)
-    digest = hashlib.sha256()
-    with open(temporary, "wb") as fh:
-        write(fh, digest)
-    return digest.hexdigest(), _settle(temporary, dest, digest.hexdigest())
+class _Unchanged(Exception):
+    """Raised inside atomic_write to drop a written file whose bytes are in place already."""
 
 
-def _settle(temporary: Path, dest: Path, sha256: str) -> bool:
-    """Put a written file in place, unless the same bytes are there already (a link into the download is
+def _same_bytes(dest: Path, size: int, sha256: str) -> bool:
+    """Whether ``dest`` already holds these bytes as a file of its own (a link into the download is
     replaced, never written into)."""
-    if (dest.is_file() and not dest.is_symlink() and dest.stat().st_nlink == 1
-            and dest.stat().st_size == temporary.stat().st_size and sha256_file(dest) == sha256):
-        temporary.unlink()
-        return False
-    os.replace(temporary, dest)
-    return True
+    return (dest.is_file() and not dest.is_symlink() and dest.stat().st_nlink == 1
+            and dest.stat().st_size == size and sha256_file(dest) == sha256)
+
+
+def _place(dest: Path, write: Callable[[Any, Any], None]) -> tuple[str, bool]:
+    """Write a file through ``write(file, digest)`` with the one atomic writer; (its sha256, whether it
+    changed anything): a file that would come out the same is left alone."""
+    digest = hashlib.sha256()
+    try:
+        with atomic_write(dest, "wb") as fh:
+            write(fh, digest)
+            fh.flush()
+            if _same_bytes(dest, fh.tell(), digest.hexdigest()):
+                raise _Unchanged
+    except _Unchanged:
+        return digest.hexdigest(), False
+    return digest.hexdigest(), True
 
 
 def _extract(archive: Path, member: str, dest: Path):
-    """Extract one member of a 7z archive to ``dest``: (sha256, changed, its ReadReport)."""
+    """Extract one member of a 7z archive to ``dest``: (sha256, changed, its ReadReport). py7zr writes it in
+    a private folder beside ``dest``; it is flushed to disk and renamed into place, unless the same bytes
+    are there already."""
     how = f"extract it yourself (7z x {archive.name}, or any 7-Zip tool) and import again"
     try:
         import py7zr
     except ImportError:
         raise KdgatError(f"py7zr is not installed, so {archive} cannot be read here: {how}") from None
-    work = dest.parent / (TEMP_PREFIX + "extract")
-    work.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "extract-", dir=dest.parent))
     try:
         try:
             with py7zr.SevenZipFile(archive, "r") as zipped:
@@ -247,9 +266,12 @@ def _extract(archive: Path, member: str, dest: Path):
         extracted = work / inside[0]
         digest = hashlib.sha256()
         report = count_frames(extracted, digest=digest)
-        temporary = dest.with_name(TEMP_PREFIX + dest.name)
-        os.replace(extracted, temporary)
-        return digest.hexdigest(), _settle(temporary, dest, digest.hexdigest()), report
+        if _same_bytes(dest, extracted.stat().st_size, digest.hexdigest()):
+            return digest.hexdigest(), False, report
+        with open(extracted, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(extracted, dest)
+        return digest.hexdigest(), True, report
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -70,11 +70,12 @@ def cache_key() -> str:
     import hydra
     import omegaconf
 
-    from hydra_plugins.kdgat_chain_launcher import _contract, _resources
+    from hydra_plugins.kdgat_chain_launcher import ResourceRequest, StageNode
     from kdgat.stages import registry
 
     digest = hashlib.sha256()
-    for module in (registry, _contract, _resources, sys.modules[__name__]):
+    for module in (registry, sys.modules[StageNode.__module__], sys.modules[ResourceRequest.__module__],
+                   sys.modules[__name__]):  # the stage kinds, the launcher's stage node it extends, this file
         digest.update(Path(module.__file__).read_bytes())
     hydra_zen = importlib.util.find_spec("hydra_zen")
     zen = os.stat(hydra_zen.origin) if hydra_zen and hydra_zen.origin else None
