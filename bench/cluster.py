@@ -13,12 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+from hydra_plugins.kdgat_chain_launcher import ENDED_STATES
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "tests" / "chain_app" / "app.py"  # a small Hydra app that is not kdgat, on the same launcher
 HAS_SLURM = shutil.which("sbatch") is not None
-# Job states after which a job never runs again.
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-         "DEADLINE"}
+# Job states after which a job never runs again: the launcher's own, less its GONE (a job SLURM no longer
+# knows), which SLURM itself never reports.
+FINAL = ENDED_STATES - {"GONE"}
 
 
 def _run(argv, cwd, env=None, timeout=120) -> subprocess.CompletedProcess:
@@ -39,6 +41,16 @@ def run_app(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120
 def kdgat(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """The `kdgat` command."""
     return _run([sys.executable, "-m", "kdgat.cli", *args], cwd, env, timeout)
+
+
+def synth(out: Path, like: str, frames: int = 6000, env: dict | None = None) -> Path:
+    """`kdgat synth --like LIKE --out OUT --frames FRAMES --quiet`: a synthetic dataset folder like LIKE's."""
+    out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    made = kdgat("synth", "--like", like, "--out", str(out), "--frames", str(frames), "--quiet", cwd=out.parent,
+                 env=env)
+    assert made.returncode == 0, f"kdgat synth --like {like} failed: {made.stderr}"
+    return out
 
 
 def job_ids(sweep: Path) -> dict:
@@ -83,6 +95,12 @@ def states(ids, deadline_s: float = 240, until=FINAL) -> dict:
         if all(found.get(i) in until for i in ids) or time.monotonic() > deadline:
             return {i: found.get(i) for i in ids}
         time.sleep(1)
+
+
+def attempt_states(job: str) -> list:
+    """sacct's state of every run of a job, oldest first, a requeued one's earlier runs (REQUEUED) included."""
+    out = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job], capture_output=True, text=True)
+    return out.stdout.split()
 
 
 def scontrol(job_id: str) -> dict:

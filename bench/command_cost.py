@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster import ROOT
+from cluster import ROOT, synth
 
 PY = sys.executable
 COMMANDS = {
@@ -64,8 +64,7 @@ def main() -> None:
     trees = {"this checkout": ROOT, **({f"{args.against}": args.against.resolve()} if args.against else {})}
     with tempfile.TemporaryDirectory(prefix="kdgat-cost-") as tmp:
         work = Path(tmp)
-        subprocess.run([PY, "-m", "kdgat.cli", "synth", "--like", "hcrl_sa", "--out", str(work / "data" / "hcrl_sa"),
-                        "--frames", "6000", "--quiet"], check=True, capture_output=True)
+        synth(work / "data" / "hcrl_sa", like="hcrl_sa")
         times = {(t, w): [] for t in trees for w in COMMANDS}
         for tree in trees.values():
             for what in COMMANDS:

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster import APP, ROOT, cancel
+from cluster import APP, ROOT, cancel, synth
 
 PY = sys.executable
 DATASETS = ["hcrl_sa", "hcrl_ch", "set_01", "set_02", "set_03", "set_04"]
@@ -123,8 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kdgat-bench-") as tmp:
         work = Path(tmp)
         for name in DATASETS:
-            subprocess.run([PY, "-m", "kdgat.cli", "synth", "--like", name, "--out", str(work / "data" / name),
-                            "--frames", "6000", "--quiet"], check=True, capture_output=True)
+            synth(work / "data" / name, like=name)
         env = {**os.environ, "KDGAT_DATA": str(work / "data")}
         six, arrays_off = "kdgat_chain, 6 datasets x teacher = 18 jobs queued", "hydra.launcher.array=false"
         many = "kdgat_chain, 6 datasets x 4 seeds x teacher = 72 jobs queued"

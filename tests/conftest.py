@@ -27,6 +27,7 @@ from cluster import (  # noqa: E402,F401  (re-exported for the tests)
     FINAL,
     HAS_SLURM,
     ROOT,
+    attempt_states,
     cancel,
     guards,
     job_ids,
@@ -37,6 +38,7 @@ from cluster import (  # noqa: E402,F401  (re-exported for the tests)
     squeue,
     states,
     statuses,
+    synth,
 )
 
 

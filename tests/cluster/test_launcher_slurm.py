@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    HAS_SLURM,
+    attempt_states,
     guards,
     cancel,
     job_ids,
@@ -28,32 +27,9 @@ from conftest import (
     squeue,
     states,
     statuses,
+    synth,
 )
 from hydra_plugins.kdgat_chain_launcher import read_attempts, read_manifest
-
-
-def test_dry_run_never_imports_torch_and_prints_every_script(tmp_path, torch_probe):
-    data = tmp_path / "data"
-    made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", "hcrl_sa", "--out",
-                           str(data / "hcrl_sa"), "--frames", "6000", "--quiet"], capture_output=True)
-    assert made.returncode == 0
-    queue_before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout \
-        if HAS_SLURM else ""
-    out = run_train("pipeline=teacher", "dataset=hcrl_sa", "hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true",
-                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path,
-                    env={**torch_probe, "KDGAT_DATA": str(data)}, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "TORCH_IMPORTED=False" in out.stderr
-    assert out.stdout.count("#!/bin/bash") == 3
-    for line in ("#SBATCH --time=480", "#SBATCH --mem=128G", "#SBATCH --cpus-per-task=16", "#SBATCH --gres=gpu:1",
-                 "#SBATCH --job-name=fusion_hcrl_sa", "#SBATCH --kill-on-invalid-dep=yes",
-                 "stage=curriculum"):
-        assert line in out.stdout, line
-    # nothing written: not even the sweep folder Hydra made for its multirun.yaml
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
-    if HAS_SLURM:
-        assert "sbatch --test-only: ok" in out.stdout
-        assert subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout == queue_before
 
 
 @pytest.mark.parametrize("overrides, expected", [
@@ -104,9 +80,7 @@ def test_the_mission_commands_submit_one_chain_per_dataset(tmp_path, args, chain
     """The exact commands of the guide: no -m for one chain, -m for a sweep of independent chains
     (as job arrays paired task by task, or one job per stage with the switch off)."""
     for name in chains:
-        made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", name, "--out",
-                               str(tmp_path / "data" / name), "--frames", "6000", "--quiet"], capture_output=True)
-        assert made.returncode == 0
+        synth(tmp_path / "data" / name, like=name)
     # held jobs never run: a launcher that waited on them would not return (timeout); speed is bench/submit.py's
     out = run_train(*args, "+hydra.launcher.additional_parameters.hold=true", cwd=tmp_path,
                     env={"KDGAT_DATA": str(tmp_path / "data")}, timeout=60)
@@ -210,30 +184,6 @@ exec {real} "$@"
 def _queued_ids() -> set:
     """Every job id in the queue, task by task."""
     return set(squeue("-r", "-o", "%i").split())
-
-
-def test_without_sbatch_the_launcher_says_what_to_do_in_one_line(tmp_path):
-    env = {"PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                   if not (Path(p) / "sbatch").exists())}
-    out = run_app("hydra/launcher=kdgat_chain", f"out={tmp_path}", cwd=tmp_path, env=env)
-    assert out.returncode == 1
-    (line,) = out.stderr.strip().splitlines()
-    assert "sbatch is not on PATH" in line and "cluster=local" in line and "dry_run=true" in line
-
-
-@pytest.mark.slow
-def test_local_backend_runs_the_plan_here_and_stops_at_a_failure(tmp_path):
-    out = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.cluster=local", f"out={tmp_path}", cwd=tmp_path,
-                  timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert (tmp_path / "x-third.done").read_text().split() == ["x-first.done", "x-second.done"]
-    failing = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.cluster=local", f"out={tmp_path}", "tag=y",
-                      "fail=second", cwd=tmp_path, timeout=300)
-    assert failing.returncode == 1
-    (line,) = failing.stderr.strip().splitlines()
-    assert line.startswith("kdgat_chain: error: failed: job 0 stage second (see ") and "1 stages that need it" in line
-    assert (tmp_path / "y-first.done").exists() and not (tmp_path / "y-third.done").exists()
-    assert "job 0: stage third cancelled: DependencyNeverSatisfied" in failing.stdout
 
 
 @on_slurm
@@ -448,8 +398,7 @@ def test_a_stage_that_reaches_its_walltime_is_requeued_and_resumes(tmp_path):
     assert out.returncode == 0, out.stderr
     (job,) = job_ids(tmp_path / "sweep").values()
     assert states([job], deadline_s=900) == {job: "COMPLETED"}
-    history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job], capture_output=True,
-                             text=True).stdout.split()
+    history = attempt_states(job)
     assert history.count("REQUEUED") >= 1 and history[-1] == "COMPLETED"
     log = (tmp_path / "experimentruns" / "slurm_runs" / "synthetic" / "autoencoder.log").read_text()
     resumed = [int(n) for n in re.findall(r"resuming after epoch (\d+) of 6", log)]
@@ -572,17 +521,6 @@ def test_resubmitting_a_queued_array_sweep_attaches_to_its_tasks(tmp_path):
         assert statuses == {"attached (queued)"}
     finally:
         cancel(sorted({i.split("_")[0] for i in ids.values()}))
-
-
-def test_a_dry_run_of_a_sweep_says_which_stages_would_be_arrays(tmp_path):
-    out = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c", "hydra.launcher.dry_run=true",
-                  f"hydra.sweep.dir={tmp_path}/s", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert ("would submit 9 jobs in 3 submissions (3 arrays: first of jobs 0,1,2; second of jobs 0,1,2; "
-            "third of jobs 0,1,2)") in out.stdout
-    off = run_app("-m", "hydra/launcher=kdgat_chain", f"out={tmp_path}", "tag=a,b,c", "hydra.launcher.dry_run=true",
-                  "hydra.launcher.array=false", f"hydra.sweep.dir={tmp_path}/s2", cwd=tmp_path)
-    assert "would submit 9 jobs in 9 submissions\n" in off.stdout
 
 
 @on_slurm

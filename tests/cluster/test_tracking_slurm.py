@@ -1,13 +1,12 @@
 """MLflow tracking of real SLURM stage jobs, against a real `mlflow server` this test starts (CI starts
 scripts/local-slurm.sh): every job's run with its SLURM ids, and a requeued stage continuing its own run."""
 
-import subprocess
-import sys
 import time
 
 from conftest import (
     PARENT,
     assert_run_holds_its_stage,
+    attempt_states,
     cancel,
     client_of,
     job_ids,
@@ -16,6 +15,7 @@ from conftest import (
     run_train,
     runs_of,
     states,
+    synth,
 )
 
 SMALL = ("resources.cpus=2", "resources.gpus=0", "resources.mem=4G", "progress=false")
@@ -32,9 +32,7 @@ def slurm_id(run) -> str:
 @on_slurm
 def test_a_two_dataset_sweeps_six_stage_jobs_are_six_runs_with_their_slurm_job_ids(tmp_path, mlflow_server):
     for name in ("hcrl_sa", "set_01"):
-        made = subprocess.run([sys.executable, "-m", "kdgat.cli", "synth", "--like", name, "--out",
-                               str(tmp_path / "data" / name), "--frames", "6000", "--quiet"], capture_output=True)
-        assert made.returncode == 0
+        synth(tmp_path / "data" / name, like=name)
     env = {"KDGAT_DATA": str(tmp_path / "data")}
     out = run_train("-m", "pipeline=teacher", "dataset=hcrl_sa,set_01", "train.max_epochs=1", *SMALL,
                     f"tracking.uri={mlflow_server.uri}", "hydra/launcher=kdgat_chain",
@@ -92,9 +90,7 @@ def test_a_stage_requeued_at_its_walltime_continues_its_own_run(tmp_path, mlflow
         assert states([job], deadline_s=900) == {job: "COMPLETED"}
     finally:
         cancel([job])
-    history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job], capture_output=True,
-                             text=True).stdout.split()
-    assert history.count("REQUEUED") >= 1
+    assert attempt_states(job).count("REQUEUED") >= 1
     (run,) = [r for r in runs_of(client, "custom") if PARENT in r.data.tags]
     assert f"MLflow run {run.info.run_id}" in seen
     assert run.data.tags["slurm.job_id"] == job

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -305,14 +302,3 @@ def test_pyg_views_and_batches_agree():
     batches = list(ds.loader(16, shuffle=True, seed=3))
     assert sum(b.num_graphs for b in batches) == len(gs)
     assert torch.equal(torch.sort(torch.cat([b.y for b in batches])).values, torch.sort(torch.from_numpy(gs.y)).values)
-
-
-def test_data_modules_do_not_import_torch():
-    code = (
-        "import sys, kdgat.atomic, kdgat.data.features, kdgat.data.vocabulary, kdgat.data.graphset, "
-        "kdgat.data.windows, kdgat.data.batching, kdgat.data.dataset; "
-        "bad = [m for m in ('torch', 'torch_geometric') if m in sys.modules]; "
-        "sys.exit(f'imported {bad}' if bad else 0)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr

@@ -9,22 +9,10 @@ import pytest
 
 from kdgat.data.formats import (FORMATS, blocks, count_frames, detect_format, head_problem, lines, read_frames,
                                 scan, write_frames)
+from format_files import payload_rows, write
 from kdgat.errors import KdgatError
 
 ATTACK_FREE = ("hcrl_log", "hcrl_csv_noflag", "hcrl_csv_spaced")
-
-
-def write(tmp_path, name: str, data: str | bytes):
-    path = tmp_path / name
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def payload_rows(*rows: list[int]) -> np.ndarray:
-    out = np.zeros((len(rows), 8), np.uint8)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
 
 
 def test_spaced_rows_as_soul_and_spark_write_them(tmp_path):
