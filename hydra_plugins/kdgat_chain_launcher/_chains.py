@@ -42,6 +42,15 @@ class Chain:
     pickled: Optional[bytes] = None  # the config, pickled once for all its stage jobs
     stage_jobs: Dict[str, Any] = field(default_factory=dict)  # stage -> what its job runs (a StageJob)
     guard: Optional[str] = None  # the job that retries the chain's stages (out of memory, out of time)
+    shown: Dict[str, Any] = field(default_factory=dict)  # stage -> its config node showing effective_resources
+
+    def show_resources(self) -> None:
+        """Each stage's planned request in its frozen config's `effective_resources` (for people reading it,
+        and for the jobs' own saved configs); left out of a dry run, which writes no config."""
+        with read_write(self.config):
+            for stage in self.stages:
+                if stage.name in self.shown:
+                    self.shown[stage.name][SHOWN_RESOURCES] = stage.resources.as_request()
 
     def marker(self, stage: str) -> Optional[str]:
         return self.states.get(stage, StageState()).marker
@@ -74,16 +83,12 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
                      names={JOB_STAGE: job_name(params.get("job_name", "{stage}"), JOB_STAGE, lookup)},
                      folder=sweep_dir / str(num), states={JOB_STAGE: StageState()})
     stages = plan_stages(config.pipeline, config.get("resources"))
-    with read_write(config):
-        for stage in stages:
-            if stage.name in shown:
-                shown[stage.name][SHOWN_RESOURCES] = stage.resources.as_request()
     state_of = _app_function(config.pipeline.get("stage_state"), "pipeline.stage_state")
     return Chain(num=num, overrides=overrides, config=config, stages=stages,
                  names={s.name: job_name(params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
                  folder=sweep_dir / str(num), warnings=gpu_warnings(stages),
                  states={s.name: _ask_app(num, state_of, config, s.name) if state_of else StageState()
-                         for s in stages})
+                         for s in stages}, shown=shown)
 
 
 def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
@@ -121,7 +126,7 @@ def _shown_resources(config: DictConfig) -> Dict[str, Any]:
     with read_write(stages):
         for name in stages:
             node = stages[name]
-            if OmegaConf.is_config(node) and SHOWN_RESOURCES in node:
+            if OmegaConf.is_config(node) and SHOWN_RESOURCES in node.keys():  # (keys: `in node` resolves it)
                 node[SHOWN_RESOURCES] = None
                 shown[name] = node
     return shown

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -52,7 +51,9 @@ def unfinished_writes(path: "str | os.PathLike[str]") -> "list[Path]":
     path = Path(path)
     if not path.parent.is_dir():
         return []
-    return [p for p in path.parent.glob(f".{glob_escape(path.name)}.*.tmp") if len(p.name) == len(path.name) + 14]
+    prefix = f".{path.name}."
+    return [p for p in path.parent.iterdir()
+            if p.name.startswith(prefix) and p.name.endswith(".tmp") and len(p.name) == len(prefix) + 12]
 
 
 def write_text_atomic(path: "str | os.PathLike[str]", text: str) -> None:

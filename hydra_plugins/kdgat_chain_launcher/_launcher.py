@@ -170,6 +170,7 @@ class ChainLauncher(Launcher):
             if self.params.get("snapshot"):
                 backend.snapshot = snapshot_code(Path(sys.argv[0]).resolve().parent, sweep_dir / ".code")
             for chain in chains:
+                chain.show_resources()
                 _write_config(chain)
         by_marker: Dict[str, str] = {}  # marker -> the job of this launch that writes it
         submitted: List[str] = []

@@ -12,9 +12,6 @@ from typing import Any, Optional
 from hydra_plugins.kdgat_chain_launcher._errors import PlanError
 
 _USER_WALLTIME = re.compile(r"^(?:(?:(?P<days>\d+)-)?(?P<hours>\d+):(?P<minutes>\d+):(?P<seconds>\d+)|(?P<only_minutes>\d+))$")
-# Every form SLURM prints or reads back: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (seconds maybe with a fraction).
-_SLURM_TIME = re.compile(r"^(?:(?P<days>\d+)-(?P<day_hours>\d+)(?::(?P<day_minutes>\d+)(?::(?P<day_seconds>\d+))?)?"
-                         r"|(?:(?P<hours>\d+):)?(?P<minutes>\d+):(?P<seconds>\d+)|(?P<only_minutes>\d+))(?:\.\d+)?$")
 _NO_LIMIT = {"", "unlimited", "infinite", "n/a", "invalid", "partition_limit", "none"}
 _USER_MEMORY = re.compile(r"^(?P<amount>\d+)(?P<unit>[KMGT])B?$", re.IGNORECASE)
 _SLURM_MEMORY = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?P<unit>[KMGTP]?)[nc]?\+?$", re.IGNORECASE)
@@ -51,16 +48,17 @@ def slurm_seconds(text: Optional[str]) -> Optional[int]:
     """Seconds in a duration SLURM printed (sinfo, sacct, scontrol), in any of its forms: MM, MM:SS,
     HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS; None for no limit (UNLIMITED, infinite, ...) or anything unreadable."""
     text = (text or "").strip()
-    m = _SLURM_TIME.match(text) if text.lower() not in _NO_LIMIT else None
-    if not m:
+    days, dash, clock = text.rpartition("-")
+    parts = clock.split(".")[0].split(":")  # seconds may have a fraction
+    if text.lower() in _NO_LIMIT or (dash and not days.isdigit()) or len(parts) > 3 \
+            or not all(p.isdigit() for p in parts):
         return None
-    if m["days"] is not None:
-        days, hours, minutes, seconds = m["days"], m["day_hours"], m["day_minutes"], m["day_seconds"]
-    elif m["only_minutes"] is not None:  # a bare number is minutes
-        days, hours, minutes, seconds = 0, 0, m["only_minutes"], 0
-    else:
-        days, hours, minutes, seconds = 0, m["hours"], m["minutes"], m["seconds"]
-    return ((int(days) * 24 + int(hours or 0)) * 60 + int(minutes or 0)) * 60 + int(seconds or 0)
+    numbers = [int(p) for p in parts]
+    if dash:  # D-HH, D-HH:MM, D-HH:MM:SS
+        hours, minutes, seconds = (numbers + [0, 0])[:3]
+    else:  # MM, MM:SS, HH:MM:SS
+        hours, minutes, seconds = [0, numbers[0], 0] if len(numbers) == 1 else [0] * (3 - len(numbers)) + numbers
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def format_walltime(seconds: int) -> str:

@@ -1,6 +1,9 @@
 """kdgat.api: the command line's overrides from Python, errors raised rather than exits."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from hydra_plugins.kdgat_chain_launcher import LaunchError
 from kdgat import api
@@ -55,5 +58,9 @@ def test_submit_locally_runs_the_chain_and_returns_its_manifest(workdir):
     assert manifest.cluster == "local"
     assert [(s.stage, s.action) for s in manifest.chains[0].stages] == [("autoencoder", "submitted"),
                                                                          ("curriculum", "submitted")]
+    frozen = yaml.safe_load((Path(manifest.sweep_dir) / "0" / "config.yaml").read_text())
+    shown = frozen["pipeline"]["stages"]["curriculum"]["effective_resources"]  # the planner's request
+    record = manifest.chains[0].stages[1]
+    assert (shown["walltime"], shown["mem"], shown["cpus"]) == (record.walltime, record.mem, record.cpus)
     again = api.submit("pipeline=curriculum_only", *TINY, cluster="local")  # both trained: nothing to do
     assert [s.action for s in again.chains[0].stages] == ["done", "done"]
