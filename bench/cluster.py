@@ -103,6 +103,11 @@ def attempt_states(job: str) -> list:
     return out.stdout.split()
 
 
+def queued_ids() -> set:
+    """Every job id in the queue, task by task."""
+    return set(squeue("-r", "-o", "%i").split())
+
+
 def scontrol(job_id: str) -> dict:
     out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True)
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))

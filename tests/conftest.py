@@ -32,6 +32,7 @@ from cluster import (  # noqa: E402,F401  (re-exported for the tests)
     guards,
     job_ids,
     kdgat,
+    queued_ids,
     run_app,
     run_train,
     scontrol,
