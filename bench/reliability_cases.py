@@ -1,4 +1,4 @@
-"""The reliability catalogue (issue 7): bad input is refused before it costs anything, and a fault loses no
+"""The reliability catalogue: bad input is refused before it costs anything, and a fault loses no
 finished work. One function per case, in one list, `CASES`; tests/cluster/test_reliability.py and
 tests/integration/test_reliability_local.py run each as a test and bench/reliability.py prints them as a table.
 

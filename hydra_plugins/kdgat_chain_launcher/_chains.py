@@ -42,15 +42,17 @@ class Chain:
     pickled: Optional[bytes] = None  # the config, pickled once for all its stage jobs
     stage_jobs: Dict[str, Any] = field(default_factory=dict)  # stage -> what its job runs (a StageJob)
     guard: Optional[str] = None  # the job that retries the chain's stages (out of memory, out of time)
-    shown: Dict[str, Any] = field(default_factory=dict)  # stage -> its config node showing effective_resources
 
     def show_resources(self) -> None:
         """Each stage's planned request in its frozen config's `effective_resources` (for people reading it,
         and for the jobs' own saved configs); left out of a dry run, which writes no config."""
+        if not self.pipeline:
+            return
+        nodes = self.config.pipeline.stages
         with read_write(self.config):
             for stage in self.stages:
-                if stage.name in self.shown:
-                    self.shown[stage.name][SHOWN_RESOURCES] = stage.resources.as_request()
+                if SHOWN_RESOURCES in nodes[stage.name].keys():  # (keys: `in node` would resolve it)
+                    nodes[stage.name][SHOWN_RESOURCES] = stage.resources.as_request()
 
     def marker(self, stage: str) -> Optional[str]:
         return self.states.get(stage, StageState()).marker
@@ -70,7 +72,7 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
         complete = _app_function(config.pipeline.get("complete"), "pipeline.complete")
         if complete is not None:
             _ask_app(num, complete, config)
-    shown = _shown_resources(config)
+    _empty_shown_resources(config)
     try:  # frozen now: environment, paths and times as at submit, whenever a stage starts
         _freeze(config)
     except Exception as err:
@@ -88,7 +90,7 @@ def plan_chain(config: DictConfig, num: int, overrides: List[str], sweep_dir: Pa
                  names={s.name: job_name(params.get("job_name", "{stage}"), s.name, lookup) for s in stages},
                  folder=sweep_dir / str(num), warnings=gpu_warnings(stages),
                  states={s.name: _ask_app(num, state_of, config, s.name) if state_of else StageState()
-                         for s in stages}, shown=shown)
+                         for s in stages})
 
 
 def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
@@ -116,20 +118,17 @@ def resume(chains: List[Chain], backend: Backend, rerun: Any) -> None:
                     first_chain[marker] = chain.num
 
 
-def _shown_resources(config: DictConfig) -> Dict[str, Any]:
-    """The stage nodes that show the planner's request (`effective_resources`), that key emptied: the
-    planner fills it in after freezing, so a bad value is refused by the planner, in its words."""
+def _empty_shown_resources(config: DictConfig) -> None:
+    """Empty each stage node's `effective_resources` before freezing: its resolver would refuse a bad value in
+    OmegaConf's words, where the planner refuses it in its own (Chain.show_resources fills it in)."""
     stages = OmegaConf.select(config, "pipeline.stages", default=None)
     if not OmegaConf.is_config(stages):
-        return {}
-    shown = {}
+        return
     with read_write(stages):
         for name in stages:
             node = stages[name]
-            if OmegaConf.is_config(node) and SHOWN_RESOURCES in node.keys():  # (keys: `in node` resolves it)
+            if OmegaConf.is_config(node) and SHOWN_RESOURCES in node.keys():
                 node[SHOWN_RESOURCES] = None
-                shown[name] = node
-    return shown
 
 
 def _freeze(config: DictConfig) -> None:

@@ -5,15 +5,7 @@ from typing import Any, Dict, List, Sequence
 
 from hydra_plugins.kdgat_chain_launcher._backend import Queued, Submission
 from hydra_plugins.kdgat_chain_launcher._local import LocalBackend
-from hydra_plugins.kdgat_chain_launcher._slurm import SlurmBackend, _would_never_run, test_only
-
-
-def _placeholders(submission: Submission, log: str) -> List[Queued]:
-    """Ids (`<stage>`, `<stage>_<task>` in an array) that later jobs show as their dependencies."""
-    stage = submission.stage.name
-    if submission.array:
-        return [Queued(f"<{stage}>_{i}", log) for i in range(len(submission.tasks))]
-    return [Queued(f"<{stage}>", log)]
+from hydra_plugins.kdgat_chain_launcher._slurm import SlurmBackend, test_only
 
 
 class SlurmDryRun(SlurmBackend):
@@ -27,12 +19,16 @@ class SlurmDryRun(SlurmBackend):
     def check(self, submissions: Sequence[Submission]) -> List[str]:
         """sinfo's limits refuse a dry run as they would the launch; each script's --test-only verdict is
         printed with it."""
-        return _would_never_run(self._limit_problems(submissions)[0])
+        return self._refusals(self._limit_problems(submissions)[0])
 
     def submit(self, submission: Submission) -> List[Queued]:
-        """The script is printed by `finish`, all checked at once."""
+        """Placeholder ids (`<stage>`, `<stage>_<task>` in an array) that later scripts show as their
+        dependencies; the script is printed by `finish`, all checked at once."""
         self._scripts.append((submission, self.script(submission)))
-        return _placeholders(submission, str(submission.folder / "%j_0_log.out"))
+        stage, log = submission.stage.name, str(submission.folder / "%j_0_log.out")
+        if submission.array:
+            return [Queued(f"<{stage}>_{i}", log) for i in range(len(submission.tasks))]
+        return [Queued(f"<{stage}>", log)]
 
     def submit_guard(self, guard: Any, chain_dir: Any, number: int, jobs: Sequence[str], name: str) -> str:
         self._guards.append((name, list(jobs)))

@@ -128,7 +128,12 @@ class SlurmBackend(Backend):
                 text = (f"stage {sub.stage.name}: {verdict[len('REFUSED: '):]} (walltime {res.walltime}, mem "
                         f"{res.mem}, cpus {res.cpus}, gpus {res.gpus}, partition {res.partition or 'default'})")
                 problems.setdefault(text, []).extend(str(t.chain) for t in sub.tasks)
-        return _would_never_run(problems)
+        return self._refusals(problems)
+
+    @staticmethod
+    def _refusals(problems: Mapping[str, List[str]]) -> List[str]:
+        """One line per problem, naming its jobs."""
+        return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
 
     def _limit_problems(self, submissions: Sequence[Submission]) -> Tuple[Dict[str, List[str]], List[Submission]]:
         """Requests over what sinfo says a partition's largest node and time limit allow (problem -> job
@@ -218,10 +223,6 @@ class SlurmBackend(Backend):
     def cancel_command(self, job_ids: Sequence[str]) -> Optional[str]:
         """scancel of whole arrays (not their tasks one by one)."""
         return "scancel " + " ".join(dict.fromkeys(j.split("_")[0] for j in job_ids))
-
-
-def _would_never_run(problems: Mapping[str, List[str]]) -> List[str]:
-    return [f"SLURM would never run job {','.join(dict.fromkeys(nums))} {text}" for text, nums in problems.items()]
 
 
 def request_key(resources: Resources, launcher: Mapping[str, Any], tasks: int = 1) -> Any:

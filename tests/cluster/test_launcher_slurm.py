@@ -155,6 +155,15 @@ def test_a_request_slurm_can_never_run_is_refused_before_the_first_sbatch(tmp_pa
 
 
 @on_slurm
+def test_a_dry_run_refuses_a_request_over_the_partitions_limits_as_the_launch_would(tmp_path):
+    out = run_app("hydra/launcher=kdgat_chain", "hydra.launcher.dry_run=true", f"out={tmp_path}",
+                  f"hydra.sweep.dir={tmp_path}/sweep", "pipeline.stages.third.resources.mem=500G", cwd=tmp_path)
+    assert out.returncode == 1 and "sbatch script" not in out.stdout
+    assert "SLURM would never run job 0 stage third: mem 500G: the largest node of partition" in out.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+@on_slurm
 def test_an_sbatch_refused_mid_chain_leaves_nothing_queued(tmp_path):
     """sbatch itself fails on the third real submission (a shim in front of the real one): the two
     jobs already queued are cancelled and the launcher says which stage and why."""

@@ -1,4 +1,4 @@
-"""The reliability catalogue of issue 7 on a real cluster: one test per case of bench/reliability_cases.py that
+"""The reliability catalogue on a real cluster: one test per case of bench/reliability_cases.py that
 submits real jobs, marked like every cluster test (slurm, slow, skipped without sbatch). The cases that need
 no cluster are tests/integration/test_reliability_local.py's; `bench/reliability.py` runs them all and prints
 them as a table.
